@@ -1,0 +1,131 @@
+/*
+ * call.h: one RPC, client or server side.
+ *
+ * Thread safety: a call is used by one thread at a time, except
+ * crpc_call_cancel(), which any thread may call until crpc_call_free().
+ *
+ * Messages: messages you write are borrowed (packed before the function
+ * returns). Messages crpc_call_read() returns are yours: free them with
+ * protobuf_c_message_free_unpacked(msg, allocator), where allocator is the
+ * channel's msg_allocator (client side) or NULL (server side).
+ */
+#ifndef CRPC_CALL_H
+#define CRPC_CALL_H
+
+#include <stdbool.h>
+
+#include <crpc/metadata.h>
+#include <crpc/method.h>
+#include <crpc/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** crpc_call_write2 flag: send this message uncompressed. */
+#define CRPC_WRITE_NO_COMPRESS 0x1u
+
+/**
+ * Sends one message, waiting while HTTP/2 flow control says the peer is not
+ * reading (a slow reader pushes back on the writer). Returns false when the
+ * call has ended (status from crpc_call_finish on the client; on the server
+ * the call was cancelled) or the message is over the send limit.
+ */
+CRPC_API bool crpc_call_write(crpc_call *call, const ProtobufCMessage *msg);
+CRPC_API bool crpc_call_write2(crpc_call *call, const ProtobufCMessage *msg,
+                               unsigned flags);
+
+/**
+ * Receives the next message into |*msg_out| (yours; see above). Returns false
+ * at the end of the stream or when the call failed; the final status then
+ * comes from crpc_call_finish() (client) or the call is cancelled (server).
+ */
+CRPC_API bool crpc_call_read(crpc_call *call, ProtobufCMessage **msg_out);
+
+/** Cancels the call: RST_STREAM(CANCEL) to the peer; the call ends
+ * CANCELLED. Any thread, any time before crpc_call_free(). Idempotent. */
+CRPC_API void crpc_call_cancel(crpc_call *call);
+
+/** The method path, e.g. "/helloworld.Greeter/SayHello". */
+CRPC_API const char *crpc_call_method(const crpc_call *call);
+
+/** Milliseconds left before the deadline, 0 when past it, -1 if none. */
+CRPC_API int64_t crpc_call_time_left_ms(const crpc_call *call);
+
+/** Whether the call was cancelled (by either side) or its deadline passed. */
+CRPC_API bool crpc_call_is_cancelled(const crpc_call *call);
+
+/**
+ * Memory that lives as long as the call (freed with it). NULL on OOM.
+ */
+CRPC_API void *crpc_call_arena_alloc(crpc_call *call, size_t size);
+
+/** Copies |s| into the call's arena. NULL on OOM or when s is NULL. */
+CRPC_API char *crpc_call_arena_strdup(crpc_call *call, const char *s);
+
+/* ---- client side ---- */
+
+/**
+ * Half-closes the client side: no more messages will be written. Returns
+ * false if the call has already ended.
+ */
+CRPC_API bool crpc_call_writes_done(crpc_call *call);
+
+/**
+ * Waits for the response headers (or the end of the call) and returns them;
+ * an empty list when the call ended without any. Valid until
+ * crpc_call_free().
+ */
+CRPC_API const crpc_metadata *crpc_call_initial_metadata(crpc_call *call);
+
+/**
+ * Waits for the call to end and returns its status code; fills |st| (may be
+ * NULL) with code, message and details. Unread messages are discarded.
+ */
+CRPC_API crpc_code crpc_call_finish(crpc_call *call, crpc_status *st);
+
+/**
+ * Client streaming: half-closes, reads exactly one response into |*resp_out|
+ * and finishes. A response count other than one is INTERNAL (as in gRPC).
+ */
+CRPC_API crpc_code crpc_call_finish_with_response(crpc_call *call,
+                                                  ProtobufCMessage **resp_out,
+                                                  crpc_status *st);
+
+/** The trailers once the call has finished (empty list before). */
+CRPC_API const crpc_metadata *crpc_call_trailing_metadata(crpc_call *call);
+
+/** Frees a call; cancels it first if it has not finished. NULL-safe. */
+CRPC_API void crpc_call_free(crpc_call *call);
+
+/* ---- server side ---- */
+
+/** The request headers' custom metadata. */
+CRPC_API const crpc_metadata *crpc_call_request_metadata(const crpc_call *call);
+
+/**
+ * Adds a response header. Only before the first message is written (the
+ * headers go out with it, or with the trailers). Returns 0, CRPC_ESTATE
+ * (headers already sent) or a crpc_metadata_add() error.
+ */
+CRPC_API int crpc_call_add_initial_metadata(crpc_call *call, const char *key,
+                                            const void *value, size_t len);
+
+/** Adds a trailer, sent when the handler returns. */
+CRPC_API int crpc_call_add_trailing_metadata(crpc_call *call, const char *key,
+                                             const void *value, size_t len);
+
+/** Sets the grpc-message of the status the handler returns (copied). */
+CRPC_API void crpc_call_set_status_message(crpc_call *call, const char *msg);
+
+/** Sets grpc-status-details-bin (copied). */
+CRPC_API void crpc_call_set_status_details(crpc_call *call, const void *data,
+                                           size_t len);
+
+/** The peer's address, e.g. "ipv4:127.0.0.1:50512" or "unix:/tmp/s". */
+CRPC_API const char *crpc_call_peer(const crpc_call *call);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CRPC_CALL_H */

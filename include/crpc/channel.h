@@ -1,0 +1,113 @@
+/*
+ * channel.h: the client side. A channel is a (lazy, reconnecting) HTTP/2
+ * connection to one target, shared by any number of threads and calls.
+ */
+#ifndef CRPC_CHANNEL_H
+#define CRPC_CHANNEL_H
+
+#include <crpc/call.h>
+#include <crpc/tls.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct crpc_channel crpc_channel;
+
+/** Options; {0} (or NULL) is the documented default of every field. Copied
+ * by crpc_channel_new(), never kept (pointers inside: see each field). */
+typedef struct crpc_channel_opts {
+  const crpc_tls_opts *tls;    /* NULL: clear text (h2c); copied */
+  size_t max_recv_msg_size;    /* 0: 4 MiB; SIZE_MAX: no limit */
+  size_t max_send_msg_size;    /* 0: no limit */
+  const crpc_mem *mem;         /* NULL: libc */
+  ProtobufCAllocator *msg_allocator; /* NULL: protobuf-c's; must outlive */
+  const char *authority;       /* :authority; NULL: the target */
+  const char *compression;     /* default per-call encoding; NULL: identity */
+  int64_t initial_backoff_ms;  /* reconnect back-off start; 0: 1000 */
+  int64_t max_backoff_ms;      /* back-off cap; 0: 120000 */
+  int64_t keepalive_ms;        /* PING when idle this long; 0: off */
+} crpc_channel_opts;
+
+/** crpc_call_opts flag: wait for the channel to connect instead of failing
+ * UNAVAILABLE at once when the server cannot be reached. */
+#define CRPC_CALL_WAIT_FOR_READY 0x1u
+
+/** Per-call options; {0} or NULL: no deadline, no metadata. */
+typedef struct crpc_call_opts {
+  int64_t timeout_ms;                  /* <= 0: no deadline */
+  const crpc_metadata *metadata;       /* request metadata; copied */
+  unsigned flags;                      /* CRPC_CALL_* */
+  const char *compression;             /* NULL: channel default */
+  crpc_metadata *initial_metadata_out; /* response headers appended here */
+  crpc_metadata *trailing_metadata_out; /* trailers appended here */
+} crpc_call_opts;
+
+/**
+ * Creates a channel to |target|: "host:port", "ipv4:1.2.3.4:80",
+ * "ipv6:[::1]:80", "[::1]:80", "unix:/path" or "unix:///path". Nothing
+ * connects until the first call.
+ * Returns 0; CRPC_EINVAL; CRPC_ETARGET (unparseable target); CRPC_ETLS;
+ * CRPC_ENOMEM; CRPC_ESYS (thread or eventfd creation failed).
+ * Thread safety: the channel may be used from any number of threads.
+ */
+CRPC_API int crpc_channel_new(crpc_channel **out, const char *target,
+                              const crpc_channel_opts *opts);
+
+/** Closes the channel; calls still running end CANCELLED. Every call must
+ * be freed before the channel is. NULL-safe. */
+CRPC_API void crpc_channel_free(crpc_channel *ch);
+
+/**
+ * A blocking unary call. |*resp_out| is set only on CRPC_OK and is yours
+ * (free with the msg_allocator). |st| may be NULL.
+ * Returns the call's status code.
+ */
+CRPC_API crpc_code crpc_unary(crpc_channel *ch, const crpc_method *m,
+                              const crpc_call_opts *opts,
+                              const ProtobufCMessage *req,
+                              ProtobufCMessage **resp_out, crpc_status *st);
+
+/**
+ * Completion of an async unary call, run on the channel's reactor thread:
+ * do not block in it. |resp| (NULL unless st->code is OK) and |st| are
+ * borrowed for the callback's duration; |call| may be queried for metadata.
+ */
+typedef void (*crpc_unary_cb)(crpc_call *call, const crpc_status *st,
+                              const ProtobufCMessage *resp, void *user_data);
+
+/**
+ * Starts a unary call without waiting. Returns 0 and then calls |cb| exactly
+ * once, never from inside this function; or returns CRPC_EINVAL,
+ * CRPC_ENOMEM, CRPC_ECLOSED or CRPC_ETOOBIG and never calls |cb|.
+ */
+CRPC_API int crpc_unary_async(crpc_channel *ch, const crpc_method *m,
+                              const crpc_call_opts *opts,
+                              const ProtobufCMessage *req, crpc_unary_cb cb,
+                              void *user_data);
+
+/** For generated code: an async unary call whose typed callback |typed_cb|
+ * is invoked through |adapter|. Same contract as crpc_unary_async(). */
+typedef void (*crpc_fn)(void);
+typedef void (*crpc_unary_adapter)(crpc_fn typed_cb, crpc_call *call,
+                                   const crpc_status *st,
+                                   const ProtobufCMessage *resp,
+                                   void *user_data);
+CRPC_API int crpc_unary_async_typed(crpc_channel *ch, const crpc_method *m,
+                                    const crpc_call_opts *opts,
+                                    const ProtobufCMessage *req,
+                                    crpc_unary_adapter adapter,
+                                    crpc_fn typed_cb, void *user_data);
+
+/**
+ * Starts a call of any kind; then crpc_call_write / writes_done / read /
+ * finish. Returns 0; CRPC_EINVAL; CRPC_ENOMEM; CRPC_ECLOSED. A call that
+ * cannot connect still starts: its failure shows in crpc_call_finish().
+ */
+CRPC_API int crpc_call_start(crpc_call **out, crpc_channel *ch,
+                             const crpc_method *m, const crpc_call_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CRPC_CHANNEL_H */

@@ -1,0 +1,82 @@
+/*
+ * server.h: listeners, reactor threads, method dispatch.
+ */
+#ifndef CRPC_SERVER_H
+#define CRPC_SERVER_H
+
+#include <crpc/call.h>
+#include <crpc/tls.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct crpc_server crpc_server;
+
+/** Options; {0} or NULL: the documented defaults. Copied, never kept. */
+typedef struct crpc_server_opts {
+  unsigned reactor_threads;        /* 0: number of CPUs */
+  unsigned max_workers;            /* blocking handler threads; 0: 256 */
+  size_t max_recv_msg_size;        /* 0: 4 MiB; SIZE_MAX: no limit */
+  size_t max_send_msg_size;        /* 0: no limit */
+  uint32_t max_concurrent_streams; /* per connection; 0: 100 */
+  uint32_t max_header_list_size;   /* bytes; 0: 16 KiB */
+  const crpc_mem *mem;             /* NULL: libc */
+} crpc_server_opts;
+
+/** crpc_server_register flag: the handler never blocks; it may run inline on
+ * the reactor thread (unary methods only: the fastest path). */
+#define CRPC_HANDLER_NONBLOCKING 0x1u
+
+/** Returns 0, CRPC_EINVAL or CRPC_ENOMEM. */
+CRPC_API int crpc_server_new(crpc_server **out, const crpc_server_opts *opts);
+
+/**
+ * Listens on |addr|: "127.0.0.1:0", "[::1]:50051", "0.0.0.0:50051",
+ * "localhost:0", ":50051" (all interfaces) or "unix:/path". Port 0 picks a
+ * free port, written to |*port_out| (may be NULL). |tls| NULL: clear text.
+ * Before crpc_server_start(). Returns 0; CRPC_EINVAL; CRPC_ETARGET;
+ * CRPC_EADDRINUSE; CRPC_ESYS; CRPC_ETLS; CRPC_ESTATE (already started).
+ */
+CRPC_API int crpc_server_listen(crpc_server *s, const char *addr,
+                                const crpc_tls_server_opts *tls,
+                                int *port_out);
+
+/**
+ * Registers one method. Before crpc_server_start(). Returns 0, CRPC_EINVAL,
+ * CRPC_EEXIST (path registered), CRPC_ESTATE or CRPC_ENOMEM.
+ */
+CRPC_API int crpc_server_register(crpc_server *s, const crpc_method *m,
+                                  crpc_handler h, unsigned flags,
+                                  void *user_data);
+
+/**
+ * Registers every method of a generated service with its typed handler
+ * table |handlers| (copied; svc->handlers_size bytes). A NULL entry answers
+ * UNIMPLEMENTED. Same returns as crpc_server_register().
+ */
+CRPC_API int crpc_server_register_service(crpc_server *s,
+                                          const crpc_service *svc,
+                                          const void *handlers, unsigned flags,
+                                          void *user_data);
+
+/** Starts the reactor threads. Returns 0, CRPC_ESTATE, CRPC_ESYS. */
+CRPC_API int crpc_server_start(crpc_server *s);
+
+/**
+ * Graceful shutdown: stops accepting, sends GOAWAY, lets running calls finish
+ * for up to |grace_ms| (< 0: wait for ever), then cancels the rest. Returns
+ * when every connection is closed. Any thread except a handler's.
+ */
+CRPC_API void crpc_server_shutdown(crpc_server *s, int64_t grace_ms);
+
+/** Blocks until crpc_server_shutdown() has completed (from another thread). */
+CRPC_API void crpc_server_wait(crpc_server *s);
+
+/** Shuts down (grace 0) if needed and frees. NULL-safe. */
+CRPC_API void crpc_server_free(crpc_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CRPC_SERVER_H */
