@@ -1,0 +1,31 @@
+#!/bin/sh
+# bench_smoke: crpc-bench-client against crpc-bench-server, one second per
+# RPC kind. The client itself fails (non-zero exit) on a non-OK status, a
+# wrong payload size or zero completed calls; no timing is asserted.
+set -eu
+server=$1
+client=$2
+dir=$(mktemp -d)
+spid=
+trap '[ -n "$spid" ] && kill "$spid" 2>/dev/null; rm -rf "$dir"' EXIT
+mkfifo "$dir/out"
+"$server" --port=0 --threads=1 >"$dir/out" &
+spid=$!
+# Blocks until the server prints its port, or sees EOF if it dies first.
+read -r port <"$dir/out" || true
+[ -n "$port" ] || { echo "bench_smoke: server printed no port" >&2; exit 1; }
+for rpc in unary streaming; do
+  "$client" --target="127.0.0.1:$port" --rpc=$rpc --connections=2 \
+    --inflight=4 --req_size=100 --resp_size=200 --duration=1 --warmup=0.2
+done
+"$client" --target="127.0.0.1:$port" --rpc=unary --sync --duration=0.5 \
+  --warmup=0
+# A run that cannot reach its server must fail, not report numbers.
+kill "$spid"
+wait "$spid" || true
+spid=
+if "$client" --target="127.0.0.1:$port" --duration=0.2 --warmup=0 \
+    >/dev/null 2>&1; then
+  echo "bench_smoke: client reported success with no server" >&2
+  exit 1
+fi
