@@ -1,0 +1,16 @@
+/* arena.h: a bump allocator that frees everything at once (a call's life). */
+#ifndef CRPC_ARENA_H
+#define CRPC_ARENA_H
+
+#include <stddef.h>
+
+typedef struct crpc__arena_chunk crpc__arena_chunk;
+typedef struct crpc__arena {
+  crpc__arena_chunk *chunks;
+  size_t used, cap; /* in the newest chunk */
+} crpc__arena;
+
+void *crpc__arena_alloc(crpc__arena *a, size_t n);
+void crpc__arena_free(crpc__arena *a);
+
+#endif

@@ -1,0 +1,332 @@
+/*
+ * call.c: the parts of a call both sides share: life cycle, the blocking
+ * read/write paths over the queues the reactor fills and drains, metadata
+ * and status accessors, the arena.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "call_internal.h"
+
+int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop) {
+  crpc_call *c = calloc(1, sizeof *c);
+  if (!c)
+    return CRPC_ENOMEM;
+  atomic_init(&c->refs, 1);
+  c->is_server = is_server;
+  c->loop = loop;
+  c->stream_id = -1;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->cv, NULL);
+  c->kick.fn = is_server ? crpc__server_kick : crpc__client_kick;
+  c->kick.arg = c;
+  c->max_recv = CRPC__DEFAULT_MAX_RECV;
+  if (crpc_metadata_new(&c->send_md) || crpc_metadata_new(&c->recv_md) ||
+      crpc_metadata_new(&c->trailers)) {
+    crpc_metadata_free(c->send_md);
+    crpc_metadata_free(c->recv_md);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+    return CRPC_ENOMEM;
+  }
+  *out = c;
+  return 0;
+}
+
+void crpc__call_ref(crpc_call *c) {
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void crpc__call_unref(crpc_call *c) {
+  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  crpc__msgq_clear(&c->sendq);
+  crpc__msgq_clear(&c->recvq);
+  crpc__deframer_reset(&c->deframer);
+  crpc_status_clear(&c->status);
+  crpc_metadata_free(c->send_md);
+  crpc_metadata_free(c->recv_md);
+  crpc_metadata_free(c->trailers);
+  crpc__arena_free(&c->arena);
+  free(c->path);
+  free(c->content_type);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
+  free(c);
+}
+
+void crpc__call_kick_locked(crpc_call *c) {
+  if (c->kick_queued)
+    return;
+  c->kick_queued = true;
+  crpc__call_ref(c); /* held by the queued task */
+  crpc__loop_post_task(c->loop, &c->kick);
+}
+
+int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
+  crpc_call *c = ud;
+  pthread_mutex_lock(&c->mu);
+  bool wake = c->recvq.head == NULL;
+  crpc__msgq_push(&c->recvq, m);
+  if (wake)
+    pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
+
+void crpc__call_consume(crpc_call *c, size_t n) {
+  if (!n || !c->conn || c->stream_id <= 0)
+    return;
+  if (n > c->rx_bytes - c->rx_consumed)
+    n = c->rx_bytes - c->rx_consumed;
+  c->rx_consumed += n;
+  nghttp2_session_consume(c->conn->session, c->stream_id, n);
+}
+
+void crpc__call_release_window(crpc_call *c) {
+  size_t left = c->rx_bytes - c->rx_consumed;
+  if (left && c->conn)
+    nghttp2_session_consume_connection(c->conn->session, left);
+  c->rx_consumed = c->rx_bytes;
+}
+
+bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out) {
+  pthread_mutex_lock(&c->mu);
+  while (!c->recvq.head && !c->recv_closed && !c->done)
+    pthread_cond_wait(&c->cv, &c->mu);
+  crpc__msgbuf *m = crpc__msgq_pop(&c->recvq);
+  if (m) {
+    c->to_consume += m->len + 5;
+    /* credit the window back in batches, and at once when we have drained
+     * what the peer sent (it may be waiting for window to send more) */
+    if (c->to_consume >= CRPC__CONSUME_BATCH || !c->recvq.head)
+      crpc__call_kick_locked(c);
+  }
+  pthread_mutex_unlock(&c->mu);
+  *out = m;
+  return m != NULL;
+}
+
+bool crpc_call_write(crpc_call *call, const ProtobufCMessage *msg) {
+  return crpc_call_write2(call, msg, 0);
+}
+
+bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
+                      unsigned flags) {
+  crpc__msgbuf *m;
+  if (!c || !msg)
+    return false;
+  crpc__encoding enc = (flags & CRPC_WRITE_NO_COMPRESS) ? CRPC__ENC_IDENTITY
+                                                         : c->send_enc;
+  int rv = crpc__frame_message(msg, enc, c->max_send, &m);
+  if (rv != 0) {
+    if (rv == CRPC_ETOOBIG) {
+      size_t n = protobuf_c_message_get_packed_size(msg);
+      if (c->is_server)
+        crpc__log_warn("%s: response of %zu bytes is over the send limit",
+                       crpc_call_method(c), n);
+      pthread_mutex_lock(&c->mu);
+      if (!c->done && !c->is_server) {
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "message of %zu bytes is larger than the send "
+                         "limit (%zu)",
+                         n, c->max_send);
+        c->cancel_requested = true;
+        crpc__call_kick_locked(c);
+      }
+      pthread_mutex_unlock(&c->mu);
+    }
+    return false;
+  }
+  pthread_mutex_lock(&c->mu);
+  while (!c->done && !c->send_closed && c->sendq.bytes >= CRPC__SENDQ_LIMIT) {
+    c->writers_waiting++;
+    pthread_cond_wait(&c->cv, &c->mu);
+    c->writers_waiting--;
+  }
+  if (c->done || c->send_closed || c->cancel_requested) {
+    pthread_mutex_unlock(&c->mu);
+    free(m);
+    return false;
+  }
+  crpc__msgq_push(&c->sendq, m);
+  crpc__call_kick_locked(c);
+  pthread_mutex_unlock(&c->mu);
+  return true;
+}
+
+bool crpc_call_read(crpc_call *c, ProtobufCMessage **msg_out) {
+  crpc__msgbuf *m;
+  crpc_status st = {0};
+  if (!c || !msg_out)
+    return false;
+  *msg_out = NULL;
+  if (!crpc__call_next_message(c, &m))
+    return false;
+  const ProtobufCMessageDescriptor *d =
+      c->is_server ? c->method->input : c->method->output;
+  crpc_code code = crpc__unframe_message(d, c->is_server ? NULL : c->alloc, m,
+                                         c->recv_enc, c->max_recv, msg_out,
+                                         &st);
+  free(m);
+  if (code == CRPC_OK)
+    return true;
+  /* A message we cannot use ends the call with the spec's status. */
+  pthread_mutex_lock(&c->mu);
+  if (!c->done) {
+    crpc__status_move(&c->status, &st);
+    c->cancel_requested = true;
+    crpc__call_kick_locked(c);
+  }
+  pthread_mutex_unlock(&c->mu);
+  crpc_status_clear(&st);
+  return false;
+}
+
+void crpc_call_cancel(crpc_call *c) {
+  if (!c)
+    return;
+  pthread_mutex_lock(&c->mu);
+  if (!c->done && !c->cancel_requested) {
+    c->cancel_requested = true;
+    if (!c->is_server)
+      crpc__status_set(&c->status, CRPC_CANCELLED, "cancelled by the client");
+    crpc__call_kick_locked(c);
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
+const char *crpc_call_method(const crpc_call *c) {
+  return c && c->method ? c->method->path : "";
+}
+
+int64_t crpc_call_time_left_ms(const crpc_call *c) {
+  if (!c || !c->deadline_ms)
+    return -1;
+  int64_t left = c->deadline_ms - crpc__now_ms();
+  return left > 0 ? left : 0;
+}
+
+bool crpc_call_is_cancelled(const crpc_call *call) {
+  crpc_call *c = (crpc_call *)call;
+  if (!c)
+    return false;
+  pthread_mutex_lock(&c->mu);
+  bool r = c->cancelled || c->cancel_requested;
+  pthread_mutex_unlock(&c->mu);
+  if (!r && c->deadline_ms && crpc__now_ms() >= c->deadline_ms)
+    r = true;
+  return r;
+}
+
+void *crpc_call_arena_alloc(crpc_call *c, size_t size) {
+  return c ? crpc__arena_alloc(&c->arena, size) : NULL;
+}
+
+char *crpc_call_arena_strdup(crpc_call *c, const char *s) {
+  if (!c || !s)
+    return NULL;
+  size_t n = strlen(s) + 1;
+  char *p = crpc__arena_alloc(&c->arena, n);
+  if (p)
+    memcpy(p, s, n);
+  return p;
+}
+
+size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
+                      size_t max) {
+  size_t n = 0, count = crpc_metadata_count(md);
+  for (size_t i = 0; i < count && n < max; i++) {
+    const char *k;
+    const uint8_t *v;
+    size_t vlen;
+    crpc_metadata_at(md, i, &k, &v, &vlen);
+    size_t klen = strlen(k);
+    nghttp2_nv *nv = &nva[n];
+    nv->name = (uint8_t *)k;
+    nv->namelen = klen;
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    if (crpc__metadata_key_is_bin(k, klen)) {
+      char *b64;
+      size_t blen;
+      if (crpc__base64_encode(v, vlen, &b64, &blen) != 0)
+        continue;
+      char *copy = crpc__arena_alloc(&c->arena, blen + 1);
+      if (!copy) {
+        free(b64);
+        continue;
+      }
+      memcpy(copy, b64, blen + 1);
+      free(b64);
+      nv->value = (uint8_t *)copy;
+      nv->valuelen = blen;
+    } else {
+      nv->value = (uint8_t *)v;
+      nv->valuelen = vlen;
+    }
+    n++;
+  }
+  return n;
+}
+
+/* ---- server-side accessors ---- */
+
+const crpc_metadata *crpc_call_request_metadata(const crpc_call *c) {
+  return c && c->is_server ? c->recv_md : NULL;
+}
+
+int crpc_call_add_initial_metadata(crpc_call *c, const char *key,
+                                   const void *value, size_t len) {
+  if (!c || !c->is_server)
+    return CRPC_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  int rv = c->headers_sent || c->sendq.head || c->send_closed
+               ? CRPC_ESTATE
+               : crpc_metadata_add(c->send_md, key, value, len);
+  pthread_mutex_unlock(&c->mu);
+  return rv;
+}
+
+int crpc_call_add_trailing_metadata(crpc_call *c, const char *key,
+                                    const void *value, size_t len) {
+  if (!c || !c->is_server)
+    return CRPC_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  int rv = c->send_closed ? CRPC_ESTATE
+                          : crpc_metadata_add(c->trailers, key, value, len);
+  pthread_mutex_unlock(&c->mu);
+  return rv;
+}
+
+void crpc_call_set_status_message(crpc_call *c, const char *msg) {
+  if (!c || !c->is_server)
+    return;
+  pthread_mutex_lock(&c->mu);
+  if (!c->send_closed) {
+    free(c->status.message);
+    c->status.message = msg ? strdup(msg) : NULL;
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
+void crpc_call_set_status_details(crpc_call *c, const void *data,
+                                  size_t len) {
+  if (!c || !c->is_server)
+    return;
+  pthread_mutex_lock(&c->mu);
+  if (!c->send_closed) {
+    free(c->status.details);
+    c->status.details = NULL;
+    c->status.details_len = 0;
+    if (data && len && (c->status.details = malloc(len))) {
+      memcpy(c->status.details, data, len);
+      c->status.details_len = len;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
+const char *crpc_call_peer(const crpc_call *c) {
+  return c && c->peer[0] ? c->peer : "unknown";
+}

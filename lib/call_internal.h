@@ -1,0 +1,152 @@
+/*
+ * call_internal.h: the call object shared by client and server.
+ *
+ * A call is touched by two threads: the user's (or a worker's) and the
+ * connection's reactor thread. Fields marked [mu] are guarded by call->mu;
+ * fields marked [loop] belong to the reactor thread; [const] fields are set
+ * before the call is shared. The reactor never calls into nghttp2 while
+ * holding mu (nghttp2 calls back into crpc__call_data_read, which takes it).
+ */
+#ifndef CRPC_CALL_INTERNAL_H
+#define CRPC_CALL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "arena.h"
+#include "codec.h"
+#include "conn.h"
+#include "internal.h"
+#include "loop.h"
+
+typedef struct crpc__server_method crpc__server_method;
+typedef struct crpc_channel crpc_channel;
+
+/* Bytes read by the user before window credit goes back to the peer. */
+#define CRPC__CONSUME_BATCH (32 * 1024)
+/* Bytes of queued outgoing messages before writers wait. */
+#define CRPC__SENDQ_LIMIT (256 * 1024)
+
+struct crpc_call {
+  atomic_int refs;
+  bool is_server;                    /* [const] */
+  const crpc_method *method;         /* [const] */
+  crpc__loop *loop;                  /* [const] */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+
+  /* transport side [loop] */
+  crpc__conn *conn;
+  int32_t stream_id; /* -1 until submitted */
+  crpc_call *conn_next, *conn_prev;
+  crpc__deframer deframer;
+  size_t rx_bytes, rx_consumed; /* DATA bytes received / credited */
+  crpc__timer deadline_timer;
+  int http_status;
+  bool got_grpc_status;
+  bool trailers_phase; /* the next HEADERS block are trailers */
+  bool headers_sent;   /* server: response HEADERS submitted */
+  bool submitted;      /* client: request HEADERS submitted */
+  size_t header_bytes;
+
+  /* shared [mu] */
+  crpc__task kick;
+  bool kick_queued;
+  crpc__msgq sendq;
+  bool send_closed; /* client: writes done; server: handler returned */
+  bool eos_sent;    /* END_STREAM or trailers handed to nghttp2 */
+  int writers_waiting;
+  crpc__msgq recvq;
+  bool recv_closed; /* peer sent END_STREAM */
+  size_t to_consume;
+  bool done;            /* the call has ended (stream closed or failed) */
+  bool cancel_requested; /* user cancel: RST_STREAM(CANCEL) pending */
+  bool cancelled;       /* ended by cancel, deadline or reset */
+  bool got_headers;     /* client: response headers (or end) arrived */
+  crpc_status status;   /* client: final; server: the one to send */
+
+  /* settings [const after start] */
+  int64_t deadline_ms; /* absolute crpc__now_ms(); 0: none */
+  crpc__encoding send_enc, recv_enc;
+  size_t max_recv, max_send;
+  ProtobufCAllocator *alloc;
+  crpc__arena arena; /* [user] crpc_call_arena_alloc */
+
+  /* metadata */
+  crpc_metadata *send_md;     /* client: request md; server: response hdrs */
+  crpc_metadata *recv_md;     /* client: response headers; server: request */
+  crpc_metadata *trailers;    /* client: received; server: to send */
+  crpc_metadata *initial_out; /* client: user's, from crpc_call_opts */
+  crpc_metadata *trailing_out;
+
+  /* client [const] */
+  crpc_channel *channel;
+  unsigned flags; /* CRPC_CALL_* */
+  crpc_unary_cb async_cb;
+  crpc_unary_adapter async_adapter;
+  crpc_fn async_typed_cb;
+  void *async_ud;
+
+  /* server */
+  crpc__server_method *handler; /* [const] */
+  bool accepts_enc[3];          /* peer's grpc-accept-encoding */
+  char *path;                   /* [loop until dispatch] */
+  char *content_type;
+  char peer[80];
+  bool inline_unary; /* NONBLOCKING unary: runs on the reactor at END */
+  bool dispatched;
+};
+
+/* ---- call.c ---- */
+int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop);
+void crpc__call_ref(crpc_call *c);
+void crpc__call_unref(crpc_call *c);
+/* Queues the call's kick task on its loop (any thread; mu held). */
+void crpc__call_kick_locked(crpc_call *c);
+/* Deframer callback: queues a received message for the reader. */
+int crpc__call_on_message(void *ud, crpc__msgbuf *m);
+/* Gives window credit for |n| bytes back to the peer [loop]. */
+void crpc__call_consume(crpc_call *c, size_t n);
+/* Returns the leftover connection window when a stream goes away [loop]. */
+void crpc__call_release_window(crpc_call *c);
+/* Pops the next received message, blocking; false at end. [user]. */
+bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out);
+/* Builds the HTTP/2 header list of |md| into |nva| (arena memory). */
+size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
+                      size_t max);
+
+/* ---- client.c ---- */
+void crpc__client_kick(void *arg);
+void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
+                            const uint8_t *name, size_t namelen,
+                            const uint8_t *value, size_t valuelen);
+void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f);
+void crpc__client_on_end_stream(crpc_call *c);
+void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code);
+void crpc__client_on_data_error(crpc_call *c, int rv);
+/* The connection went away under an attached call. */
+void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg);
+
+/* ---- server.c ---- */
+void crpc__server_kick(void *arg);
+int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id);
+int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
+                           const uint8_t *value, size_t valuelen);
+void crpc__server_on_headers_done(crpc_call *c, bool end_stream);
+void crpc__server_on_end_stream(crpc_call *c);
+void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code);
+void crpc__server_on_data_error(crpc_call *c, int rv);
+void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg);
+/* The trailer block (grpc-status, grpc-message, details, custom). */
+size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max);
+
+/* ---- worker.c ---- */
+typedef struct crpc__workers crpc__workers;
+int crpc__workers_new(crpc__workers **out, unsigned max);
+/* Runs fn(arg) on a worker thread (starting one if none is idle and the
+ * pool is below its maximum). */
+int crpc__workers_submit(crpc__workers *w, void (*fn)(void *), void *arg);
+/* Waits until every submitted job has run, then stops the threads. */
+void crpc__workers_free(crpc__workers *w);
+
+#endif

@@ -1,0 +1,1002 @@
+/*
+ * client.c: channels and client calls. A channel owns one reactor thread
+ * (its loop), the current connection, and the calls waiting for one. User
+ * threads never touch nghttp2: they queue work on the call and post the
+ * call's kick task to the channel's loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "call_internal.h"
+#include "h2.h"
+#include "sock.h"
+#include "tls_internal.h"
+
+#define MAX_ADDRS 8
+
+typedef enum chan_state {
+  CH_IDLE,
+  CH_CONNECTING,
+  CH_READY,
+  CH_TRANSIENT_FAILURE
+} chan_state;
+
+struct crpc_channel {
+  crpc__loop *loop;
+  pthread_t thread;
+  char *target;
+  char *authority;
+  char *host; /* TLS name */
+  size_t max_recv, max_send;
+  ProtobufCAllocator *alloc;
+  crpc__encoding default_enc;
+  int64_t initial_backoff_ms, max_backoff_ms, backoff_ms;
+  void *tls; /* crpc__tls_ctx, NULL for clear text */
+  /* [loop] */
+  chan_state state;
+  crpc__conn *conn;     /* current connection */
+  crpc__conn *draining; /* older connections finishing their calls */
+  crpc_call *pending;   /* waiting for a connection (linked by conn_next) */
+  crpc_call *pending_tail;
+  crpc__io connect_io;
+  crpc__timer backoff_timer;
+  char last_error[256];
+  bool shutting_down;
+  crpc__task shutdown_task;
+};
+
+static void start_connect(crpc_channel *ch);
+static void submit_call(crpc_channel *ch, crpc_call *c);
+
+/* ---- finishing a call [loop] ---- */
+
+static void deliver_async(crpc_call *c) {
+  crpc_status st = {0};
+  ProtobufCMessage *resp = NULL;
+  crpc__msgbuf *m;
+  pthread_mutex_lock(&c->mu);
+  crpc__status_move(&st, &c->status);
+  m = crpc__msgq_pop(&c->recvq);
+  pthread_mutex_unlock(&c->mu);
+  if (st.code == CRPC_OK) {
+    if (!m)
+      crpc__status_set(&st, CRPC_INTERNAL, "server sent no response message");
+    else
+      crpc__unframe_message(c->method->output, c->alloc, m, c->recv_enc,
+                            c->max_recv, &resp, &st);
+  }
+  free(m);
+  if (st.code != CRPC_OK && resp) {
+    protobuf_c_message_free_unpacked(resp, c->alloc);
+    resp = NULL;
+  }
+  if (c->async_adapter)
+    c->async_adapter(c->async_typed_cb, c, &st, resp, c->async_ud);
+  else
+    c->async_cb(c, &st, resp, c->async_ud);
+  if (resp)
+    protobuf_c_message_free_unpacked(resp, c->alloc);
+  pthread_mutex_lock(&c->mu);
+  crpc__status_move(&c->status, &st);
+  pthread_mutex_unlock(&c->mu);
+  crpc_status_clear(&st);
+  crpc__call_unref(c); /* the async machinery's reference */
+}
+
+/* Ends the call with the status already in c->status (or |code| / |msg|
+ * when that is still OK and |code| is not). */
+static void finish(crpc_call *c, crpc_code code, const char *msg) {
+  crpc_channel *ch = c->channel;
+  pthread_mutex_lock(&c->mu);
+  if (c->done) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  if (code != CRPC_OK && c->status.code == CRPC_OK)
+    crpc__status_set(&c->status, code, "%s", msg);
+  c->done = true;
+  c->got_headers = true;
+  if (c->trailing_out)
+    crpc__metadata_append(c->trailing_out, c->trailers);
+  bool async = c->async_cb || c->async_adapter;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  crpc__timer_stop(ch->loop, &c->deadline_timer);
+  if (async)
+    deliver_async(c);
+}
+
+static void remove_pending(crpc_channel *ch, crpc_call *c) {
+  crpc_call **pp = &ch->pending, *prev = NULL;
+  while (*pp && *pp != c) {
+    prev = *pp;
+    pp = &(*pp)->conn_next;
+  }
+  if (!*pp)
+    return;
+  *pp = c->conn_next;
+  if (ch->pending_tail == c)
+    ch->pending_tail = prev;
+  c->conn_next = NULL;
+  crpc__call_unref(c); /* the pending list's reference */
+}
+
+static bool is_pending(crpc_channel *ch, crpc_call *c) {
+  for (crpc_call *p = ch->pending; p; p = p->conn_next)
+    if (p == c)
+      return true;
+  return false;
+}
+
+static void on_deadline(crpc__timer *t) {
+  crpc_call *c =
+      (crpc_call *)((char *)t - offsetof(crpc_call, deadline_timer));
+  crpc_channel *ch = c->channel;
+  crpc__call_ref(c);
+  pthread_mutex_lock(&c->mu);
+  if (!c->done)
+    crpc__status_set(&c->status, CRPC_DEADLINE_EXCEEDED,
+                     "deadline exceeded");
+  c->cancelled = true;
+  pthread_mutex_unlock(&c->mu);
+  if (c->conn) {
+    crpc__conn *conn = c->conn;
+    nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
+                              NGHTTP2_CANCEL);
+    crpc__call_release_window(c);
+    crpc__conn_detach(conn, c);
+    crpc__conn_schedule_flush(conn);
+  }
+  remove_pending(ch, c);
+  finish(c, CRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+  crpc__call_unref(c);
+}
+
+/* ---- the kick: everything a user thread asks of the reactor ---- */
+
+void crpc__client_kick(void *arg) {
+  crpc_call *c = arg;
+  crpc_channel *ch = c->channel;
+  pthread_mutex_lock(&c->mu);
+  c->kick_queued = false;
+  bool cancel = c->cancel_requested, done = c->done;
+  size_t consume = c->to_consume;
+  c->to_consume = 0;
+  pthread_mutex_unlock(&c->mu);
+
+  if (done)
+    goto out;
+  if (cancel) {
+    if (c->conn) {
+      crpc__conn *conn = c->conn;
+      nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE,
+                                c->stream_id, NGHTTP2_CANCEL);
+      crpc__call_release_window(c);
+      crpc__conn_detach(conn, c);
+      crpc__conn_schedule_flush(conn);
+    }
+    remove_pending(ch, c);
+    pthread_mutex_lock(&c->mu);
+    c->cancelled = true;
+    pthread_mutex_unlock(&c->mu);
+    finish(c, CRPC_CANCELLED, "cancelled");
+    goto out;
+  }
+  if (!c->submitted) {
+    if (is_pending(ch, c))
+      goto out;
+    if (c->deadline_ms) {
+      if (c->deadline_ms <= crpc__now_ms()) {
+        finish(c, CRPC_DEADLINE_EXCEEDED, "deadline exceeded before start");
+        goto out;
+      }
+      c->deadline_timer.cb = on_deadline;
+      crpc__timer_start(ch->loop, &c->deadline_timer, c->deadline_ms);
+    }
+    submit_call(ch, c);
+    goto out;
+  }
+  if (c->conn) {
+    crpc__call_consume(c, consume);
+    nghttp2_session_resume_data(c->conn->session, c->stream_id);
+    crpc__conn_schedule_flush(c->conn);
+  }
+out:
+  crpc__call_unref(c); /* the kick's reference */
+}
+
+/* ---- submitting [loop] ---- */
+
+static void add_pending(crpc_channel *ch, crpc_call *c) {
+  crpc__call_ref(c);
+  c->conn_next = NULL;
+  if (ch->pending_tail)
+    ch->pending_tail->conn_next = c;
+  else
+    ch->pending = c;
+  ch->pending_tail = c;
+}
+
+static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
+  crpc__conn *conn = ch->conn;
+  nghttp2_nv nva[96];
+  size_t n = 0;
+  char timeout[16];
+  nghttp2_nv *nv;
+#define ADD(k, v)                                                              \
+  do {                                                                         \
+    nv = &nva[n++];                                                            \
+    nv->name = (uint8_t *)(k);                                                 \
+    nv->namelen = strlen(k);                                                   \
+    nv->value = (uint8_t *)(v);                                                \
+    nv->valuelen = strlen(v);                                                  \
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;  \
+  } while (0)
+  ADD(":method", "POST");
+  ADD(":scheme", ch->tls ? "https" : "http");
+  ADD(":path", c->method->path);
+  ADD(":authority", ch->authority);
+  ADD("te", "trailers");
+  ADD("content-type", "application/grpc");
+  ADD("user-agent", "crpc/" CRPC_VERSION_STRING);
+  ADD("grpc-accept-encoding", crpc__accept_encoding());
+  if (c->send_enc != CRPC__ENC_IDENTITY)
+    ADD("grpc-encoding", crpc__encoding_name(c->send_enc));
+  if (c->deadline_ms) {
+    int64_t left = c->deadline_ms - crpc__now_ms();
+    crpc__timeout_format(left > 0 ? left : 1, timeout);
+    nv = &nva[n++];
+    nv->name = (uint8_t *)"grpc-timeout";
+    nv->namelen = 12;
+    nv->value = (uint8_t *)timeout;
+    nv->valuelen = strlen(timeout);
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME;
+  }
+#undef ADD
+  n += crpc__md_to_nv(c, c->send_md, nva + n, 96 - n);
+  nghttp2_data_provider dp = {.source.ptr = c,
+                              .read_callback = crpc__call_data_read};
+  int32_t id = nghttp2_submit_request(conn->session, NULL, nva, n, &dp, c);
+  if (id < 0) {
+    finish(c, CRPC_UNAVAILABLE, nghttp2_strerror(id));
+    return;
+  }
+  c->stream_id = id;
+  c->submitted = true;
+  c->deframer.max_len = c->max_recv;
+  crpc__conn_attach(conn, c);
+  crpc__conn_schedule_flush(conn);
+}
+
+static bool conn_usable(crpc__conn *conn) {
+  return conn && !conn->dead && !conn->goaway_received &&
+         nghttp2_session_check_request_allowed(conn->session);
+}
+
+static void retire_conn(crpc_channel *ch) {
+  /* the connection stays until its calls finish; new calls go elsewhere */
+  crpc__conn *conn = ch->conn;
+  ch->conn = NULL;
+  conn->next = ch->draining;
+  conn->prev = NULL;
+  if (ch->draining)
+    ch->draining->prev = conn;
+  ch->draining = conn;
+  ch->state = CH_IDLE;
+  if (conn->ncalls == 0)
+    crpc__conn_close(conn, CRPC_UNAVAILABLE, "connection retired");
+}
+
+static void submit_call(crpc_channel *ch, crpc_call *c) {
+  if (ch->shutting_down) {
+    finish(c, CRPC_CANCELLED, "channel closed");
+    return;
+  }
+  if (ch->state == CH_READY && !conn_usable(ch->conn))
+    retire_conn(ch);
+  switch (ch->state) {
+  case CH_READY:
+    submit_on_conn(ch, c);
+    return;
+  case CH_CONNECTING:
+    add_pending(ch, c);
+    return;
+  case CH_IDLE:
+    add_pending(ch, c);
+    start_connect(ch);
+    return;
+  case CH_TRANSIENT_FAILURE:
+    if (c->flags & CRPC_CALL_WAIT_FOR_READY)
+      add_pending(ch, c);
+    else
+      finish(c, CRPC_UNAVAILABLE, ch->last_error);
+    return;
+  }
+}
+
+/* ---- connecting [loop] ---- */
+
+static void fail_pending(crpc_channel *ch, bool all, crpc_code code,
+                         const char *msg) {
+  crpc_call *keep = NULL, *keep_tail = NULL, *c = ch->pending;
+  ch->pending = ch->pending_tail = NULL;
+  while (c) {
+    crpc_call *next = c->conn_next;
+    c->conn_next = NULL;
+    if (!all && (c->flags & CRPC_CALL_WAIT_FOR_READY)) {
+      if (keep_tail)
+        keep_tail->conn_next = c;
+      else
+        keep = c;
+      keep_tail = c;
+    } else {
+      finish(c, code, msg);
+      crpc__call_unref(c);
+    }
+    c = next;
+  }
+  ch->pending = keep;
+  ch->pending_tail = keep_tail;
+}
+
+static void on_backoff_done(crpc__timer *t) {
+  crpc_channel *ch =
+      (crpc_channel *)((char *)t - offsetof(crpc_channel, backoff_timer));
+  ch->state = CH_IDLE;
+  if (ch->pending) /* wait-for-ready calls */
+    start_connect(ch);
+}
+
+static void connect_failed(crpc_channel *ch, const char *why) {
+  snprintf(ch->last_error, sizeof ch->last_error,
+           "failed to connect to %s: %s", ch->target, why);
+  crpc__log_info("%s", ch->last_error);
+  ch->state = CH_TRANSIENT_FAILURE;
+  fail_pending(ch, false, CRPC_UNAVAILABLE, ch->last_error);
+  /* exponential back-off with +-20% jitter (gRPC's connection-backoff) */
+  int64_t b = ch->backoff_ms;
+  int64_t jitter = b / 5;
+  int64_t wait = b - jitter + (jitter ? rand() % (2 * jitter + 1) : 0);
+  ch->backoff_ms = b * 16 / 10;
+  if (ch->backoff_ms > ch->max_backoff_ms)
+    ch->backoff_ms = ch->max_backoff_ms;
+  ch->backoff_timer.cb = on_backoff_done;
+  crpc__timer_start(ch->loop, &ch->backoff_timer, crpc__now_ms() + wait);
+}
+
+static void on_conn_closed(crpc__conn *conn) {
+  crpc_channel *ch = conn->owner;
+  if (ch->conn == conn) {
+    ch->conn = NULL;
+    if (ch->state == CH_READY)
+      ch->state = CH_IDLE;
+    if (ch->pending && !ch->shutting_down)
+      start_connect(ch);
+    return;
+  }
+  for (crpc__conn *d = ch->draining; d; d = d->next) {
+    if (d == conn) {
+      if (d->prev)
+        d->prev->next = d->next;
+      else
+        ch->draining = d->next;
+      if (d->next)
+        d->next->prev = d->prev;
+      return;
+    }
+  }
+}
+
+static void on_connected(crpc__io *io, uint32_t events) {
+  crpc_channel *ch =
+      (crpc_channel *)((char *)io - offsetof(crpc_channel, connect_io));
+  CRPC__UNUSED(events);
+  int fd = io->fd;
+  crpc__io_unwatch(ch->loop, io);
+  io->fd = -1;
+  int err = crpc__sock_connect_result(fd);
+  if (err) {
+    close(fd);
+    connect_failed(ch, strerror(err));
+    return;
+  }
+  crpc__transport *tp = NULL;
+  if (ch->tls) {
+    const char *why = NULL;
+    if (crpc__tls_client_transport(ch->tls, ch->host, &tp, &why) != 0) {
+      close(fd);
+      connect_failed(ch, why ? why : "TLS setup failed");
+      return;
+    }
+  }
+  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed};
+  crpc__conn *conn;
+  if (crpc__conn_new(&conn, ch->loop, fd, tp, false, ch, &hooks) != 0) {
+    if (tp)
+      tp->ops->free(tp);
+    close(fd);
+    connect_failed(ch, "out of memory");
+    return;
+  }
+  crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
+  if (crpc__h2_session_new(conn, 0, 0) != 0) {
+    crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
+    connect_failed(ch, "out of memory");
+    return;
+  }
+  ch->conn = conn;
+  ch->state = CH_READY;
+  ch->backoff_ms = ch->initial_backoff_ms;
+  crpc_call *c = ch->pending;
+  ch->pending = ch->pending_tail = NULL;
+  while (c) {
+    crpc_call *next = c->conn_next;
+    c->conn_next = NULL;
+    submit_call(ch, c);
+    crpc__call_unref(c); /* the pending list's reference */
+    c = next;
+  }
+  crpc__conn_start(conn); /* TLS: the ClientHello goes out first */
+}
+
+static void start_connect(crpc_channel *ch) {
+  crpc__addr addrs[MAX_ADDRS];
+  if (ch->state == CH_CONNECTING || ch->state == CH_READY)
+    return;
+  int n = crpc__resolve(ch->target, false, addrs, MAX_ADDRS, NULL);
+  if (n < 0) {
+    connect_failed(ch, "cannot resolve the target");
+    return;
+  }
+  int fd = crpc__sock_connect(&addrs[0]);
+  if (fd < 0) {
+    connect_failed(ch, strerror(errno));
+    return;
+  }
+  ch->state = CH_CONNECTING;
+  ch->connect_io.fd = fd;
+  ch->connect_io.cb = on_connected;
+  ch->connect_io.watching = 0;
+  if (crpc__io_watch(ch->loop, &ch->connect_io, EPOLLOUT) != 0) {
+    close(fd);
+    ch->state = CH_IDLE;
+    connect_failed(ch, "epoll failed");
+  }
+}
+
+/* ---- headers, data and close from the connection [loop] ---- */
+
+void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
+                            const uint8_t *name, size_t namelen,
+                            const uint8_t *value, size_t valuelen) {
+  bool trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS ||
+                  (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+  const char *n = (const char *)name;
+  if (namelen == 7 && memcmp(n, ":status", 7) == 0) {
+    c->http_status = 0;
+    for (size_t i = 0; i < valuelen && i < 3; i++)
+      c->http_status = c->http_status * 10 + (value[i] - '0');
+    return;
+  }
+  if (namelen == 11 && memcmp(n, "grpc-status", 11) == 0) {
+    crpc_code code;
+    pthread_mutex_lock(&c->mu);
+    if (crpc__parse_grpc_status((const char *)value, valuelen, &code) != 0) {
+      code = CRPC_UNKNOWN;
+    }
+    c->got_grpc_status = true;
+    if (!c->done)
+      c->status.code = code;
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  if (namelen == 12 && memcmp(n, "grpc-message", 12) == 0) {
+    char *msg = crpc__percent_decode((const char *)value, valuelen);
+    pthread_mutex_lock(&c->mu);
+    if (!c->done) {
+      free(c->status.message);
+      c->status.message = msg;
+      msg = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(msg);
+    return;
+  }
+  if (namelen == 23 && memcmp(n, "grpc-status-details-bin", 23) == 0) {
+    uint8_t *d;
+    size_t dlen;
+    if (crpc__base64_decode((const char *)value, valuelen, &d, &dlen) != 0)
+      return;
+    pthread_mutex_lock(&c->mu);
+    if (!c->done) {
+      free(c->status.details);
+      c->status.details = d;
+      c->status.details_len = dlen;
+      d = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(d);
+    return;
+  }
+  if (namelen == 13 && memcmp(n, "grpc-encoding", 13) == 0) {
+    c->recv_enc = crpc__encoding_from_name((const char *)value, valuelen);
+    return;
+  }
+  if (namelen == 12 && memcmp(n, "content-type", 12) == 0) {
+    if ((valuelen < 16 || memcmp(value, "application/grpc", 16) != 0) &&
+        !c->content_type)
+      c->content_type = strdup((const char *)value); /* not gRPC */
+    return;
+  }
+  pthread_mutex_lock(&c->mu);
+  crpc__metadata_add_wire(trailers ? c->trailers : c->recv_md, name, namelen,
+                          value, valuelen);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
+  if (f->headers.cat != NGHTTP2_HCAT_RESPONSE)
+    return;
+  if (c->http_status >= 100 && c->http_status < 200)
+    return; /* informational */
+  pthread_mutex_lock(&c->mu);
+  c->got_headers = true;
+  if (c->initial_out)
+    crpc__metadata_append(c->initial_out, c->recv_md);
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void crpc__client_on_end_stream(crpc_call *c) {
+  pthread_mutex_lock(&c->mu);
+  c->recv_closed = true;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
+  crpc_code code = CRPC_OK;
+  char msg[128] = "";
+  if (c->http_status != 200 && c->http_status != 0) {
+    /* not a gRPC answer: the spec's HTTP status mapping */
+    code = crpc__http_status_to_code(c->http_status);
+    snprintf(msg, sizeof msg, "server answered HTTP %d%s", c->http_status,
+             c->content_type ? " with a non-gRPC content-type" : "");
+  } else if (c->content_type) {
+    code = CRPC_UNKNOWN;
+    snprintf(msg, sizeof msg, "server answered with a non-gRPC content-type");
+  } else if (!c->got_grpc_status) {
+    if (error_code == NGHTTP2_REFUSED_STREAM) {
+      code = CRPC_UNAVAILABLE;
+      snprintf(msg, sizeof msg, "stream refused by the server");
+    } else if (error_code == NGHTTP2_CANCEL) {
+      code = CRPC_CANCELLED;
+      snprintf(msg, sizeof msg, "stream cancelled by the server");
+    } else if (error_code != NGHTTP2_NO_ERROR) {
+      code = CRPC_INTERNAL;
+      snprintf(msg, sizeof msg, "stream reset by the server: %s",
+               nghttp2_http2_strerror(error_code));
+    } else {
+      code = CRPC_UNKNOWN;
+      snprintf(msg, sizeof msg, "server closed the stream without a "
+                                "grpc-status");
+    }
+  } else if (crpc__deframer_partial(&c->deframer)) {
+    code = CRPC_INTERNAL;
+    snprintf(msg, sizeof msg, "stream ended in the middle of a message");
+  }
+  if (code != CRPC_OK) {
+    pthread_mutex_lock(&c->mu);
+    crpc__status_set(&c->status, code, "%s", msg);
+    pthread_mutex_unlock(&c->mu);
+  }
+  finish(c, CRPC_OK, NULL);
+}
+
+void crpc__client_on_data_error(crpc_call *c, int rv) {
+  crpc__conn *conn = c->conn;
+  pthread_mutex_lock(&c->mu);
+  if (rv == CRPC_ETOOBIG)
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "received message larger than max (%zu)", c->max_recv);
+  else
+    crpc__status_set(&c->status, CRPC_INTERNAL,
+                     "malformed message framing from the server");
+  pthread_mutex_unlock(&c->mu);
+  nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
+                            NGHTTP2_CANCEL);
+  crpc__call_release_window(c);
+  crpc__conn_detach(conn, c);
+  finish(c, CRPC_OK, NULL);
+}
+
+void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg) {
+  finish(c, code, msg);
+}
+
+/* ---- the channel ---- */
+
+int crpc_channel_new(crpc_channel **out, const char *target,
+                     const crpc_channel_opts *opts) {
+  crpc_channel_opts none = {0};
+  crpc__addr probe[1];
+  char *host = NULL;
+  int rv;
+  if (!out || !target)
+    return CRPC_EINVAL;
+  if (!opts)
+    opts = &none;
+  /* Parse now so a bad target fails here, not at the first call. */
+  rv = crpc__resolve(target, false, probe, 1, &host);
+  if (rv == CRPC_ENOMEM)
+    return rv;
+  if (rv < 0) {
+    /* a name that does not resolve yet is fine; a malformed one is not */
+    if (strncmp(target, "unix:", 5) == 0 || !strchr(target, ':'))
+      return CRPC_ETARGET;
+  }
+  crpc__encoding enc = CRPC__ENC_IDENTITY;
+  if (opts->compression) {
+    enc = crpc__encoding_from_name(opts->compression,
+                                   strlen(opts->compression));
+    if (enc == CRPC__ENC_UNKNOWN) {
+      free(host);
+      return CRPC_EENCODING;
+    }
+  }
+  crpc_channel *ch = calloc(1, sizeof *ch);
+  if (!ch) {
+    free(host);
+    return CRPC_ENOMEM;
+  }
+  ch->target = strdup(target);
+  ch->host = host ? host : strdup("localhost");
+  if (opts->tls && opts->tls->server_name_override) {
+    free(ch->host);
+    ch->host = strdup(opts->tls->server_name_override);
+  }
+  if (opts->authority)
+    ch->authority = strdup(opts->authority);
+  else if (opts->tls && opts->tls->server_name_override)
+    ch->authority = strdup(opts->tls->server_name_override);
+  else {
+    const char *t = target;
+    if (strncmp(t, "dns:///", 7) == 0)
+      t += 7;
+    else if (strncmp(t, "ipv4:", 5) == 0 || strncmp(t, "ipv6:", 5) == 0)
+      t += 5;
+    ch->authority = strdup(strncmp(t, "unix:", 5) == 0 ? "localhost" : t);
+  }
+  ch->max_recv = opts->max_recv_msg_size ? opts->max_recv_msg_size
+                                         : CRPC__DEFAULT_MAX_RECV;
+  ch->max_send = opts->max_send_msg_size;
+  ch->alloc = opts->msg_allocator;
+  ch->default_enc = enc;
+  ch->initial_backoff_ms =
+      opts->initial_backoff_ms > 0 ? opts->initial_backoff_ms : 1000;
+  ch->max_backoff_ms = opts->max_backoff_ms > 0 ? opts->max_backoff_ms
+                                                : 120000;
+  ch->backoff_ms = ch->initial_backoff_ms;
+  ch->connect_io.fd = -1;
+  if (!ch->target || !ch->host || !ch->authority) {
+    rv = CRPC_ENOMEM;
+    goto fail;
+  }
+  if (opts->tls) {
+    const char *why = NULL;
+    rv = crpc__tls_client_ctx_new(opts->tls, &ch->tls, &why);
+    if (rv != 0) {
+      crpc__log_error("TLS setup failed: %s", why ? why : "unknown");
+      goto fail;
+    }
+  }
+  rv = crpc__loop_new(&ch->loop);
+  if (rv != 0)
+    goto fail;
+  rv = crpc__loop_thread_start(ch->loop, &ch->thread);
+  if (rv != 0) {
+    crpc__loop_free(ch->loop);
+    goto fail;
+  }
+  *out = ch;
+  return 0;
+fail:
+  if (ch->tls)
+    crpc__tls_ctx_free(ch->tls);
+  free(ch->target);
+  free(ch->host);
+  free(ch->authority);
+  free(ch);
+  return rv;
+}
+
+static void shutdown_task(void *arg) {
+  crpc_channel *ch = arg;
+  ch->shutting_down = true;
+  crpc__timer_stop(ch->loop, &ch->backoff_timer);
+  if (ch->connect_io.fd >= 0) {
+    crpc__io_unwatch(ch->loop, &ch->connect_io);
+    close(ch->connect_io.fd);
+    ch->connect_io.fd = -1;
+  }
+  fail_pending(ch, true, CRPC_CANCELLED, "channel closed");
+  if (ch->conn)
+    crpc__conn_close(ch->conn, CRPC_CANCELLED, "channel closed");
+  while (ch->draining) {
+    crpc__conn *d = ch->draining;
+    ch->draining = d->next;
+    d->next = d->prev = NULL;
+    crpc__conn_close(d, CRPC_CANCELLED, "channel closed");
+  }
+  crpc__loop_stop(ch->loop);
+}
+
+void crpc_channel_free(crpc_channel *ch) {
+  if (!ch)
+    return;
+  ch->shutdown_task.fn = shutdown_task;
+  ch->shutdown_task.arg = ch;
+  crpc__loop_post_task(ch->loop, &ch->shutdown_task);
+  pthread_join(ch->thread, NULL);
+  crpc__loop_free(ch->loop);
+  if (ch->tls)
+    crpc__tls_ctx_free(ch->tls);
+  free(ch->target);
+  free(ch->host);
+  free(ch->authority);
+  free(ch);
+}
+
+/* ---- starting calls [user thread] ---- */
+
+static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
+                    const crpc_call_opts *opts) {
+  crpc_call *c;
+  if (!ch || !m || !m->path || !m->input || !m->output)
+    return CRPC_EINVAL;
+  int rv = crpc__call_new(&c, false, ch->loop);
+  if (rv != 0)
+    return rv;
+  c->channel = ch;
+  c->method = m;
+  c->max_recv = ch->max_recv;
+  c->max_send = ch->max_send;
+  c->alloc = ch->alloc;
+  c->send_enc = ch->default_enc;
+  if (opts) {
+    if (opts->timeout_ms > 0)
+      c->deadline_ms = crpc__now_ms() + opts->timeout_ms;
+    if (opts->metadata)
+      rv = crpc__metadata_append(c->send_md, opts->metadata);
+    c->flags = opts->flags;
+    c->initial_out = opts->initial_metadata_out;
+    c->trailing_out = opts->trailing_metadata_out;
+    if (opts->compression) {
+      c->send_enc = crpc__encoding_from_name(opts->compression,
+                                             strlen(opts->compression));
+      if (c->send_enc == CRPC__ENC_UNKNOWN)
+        rv = CRPC_EENCODING;
+    }
+  }
+  if (rv != 0) {
+    crpc__call_unref(c);
+    return rv;
+  }
+  *out = c;
+  return 0;
+}
+
+static void start(crpc_call *c) {
+  pthread_mutex_lock(&c->mu);
+  crpc__call_kick_locked(c);
+  pthread_mutex_unlock(&c->mu);
+}
+
+int crpc_call_start(crpc_call **out, crpc_channel *ch, const crpc_method *m,
+                    const crpc_call_opts *opts) {
+  if (!out)
+    return CRPC_EINVAL;
+  int rv = new_call(out, ch, m, opts);
+  if (rv == 0)
+    start(*out);
+  return rv;
+}
+
+/* A unary call: request queued and half-closed before the first kick, so
+ * the reactor sees it once. */
+static int start_unary(crpc_call **out, crpc_channel *ch, const crpc_method *m,
+                       const crpc_call_opts *opts,
+                       const ProtobufCMessage *req) {
+  crpc_call *c;
+  crpc__msgbuf *mb;
+  if (!req)
+    return CRPC_EINVAL;
+  int rv = new_call(&c, ch, m, opts);
+  if (rv != 0)
+    return rv;
+  rv = crpc__frame_message(req, c->send_enc, c->max_send, &mb);
+  if (rv != 0) {
+    crpc__call_unref(c);
+    return rv;
+  }
+  crpc__msgq_push(&c->sendq, mb);
+  c->send_closed = true;
+  *out = c;
+  return 0;
+}
+
+crpc_code crpc_unary(crpc_channel *ch, const crpc_method *m,
+                     const crpc_call_opts *opts, const ProtobufCMessage *req,
+                     ProtobufCMessage **resp_out, crpc_status *st) {
+  crpc_call *c;
+  crpc_status local = {0};
+  crpc__msgbuf *mb;
+  if (resp_out)
+    *resp_out = NULL;
+  int rv = start_unary(&c, ch, m, opts, req);
+  if (rv != 0) {
+    crpc_code code = rv == CRPC_ETOOBIG ? CRPC_RESOURCE_EXHAUSTED
+                                        : CRPC_INTERNAL;
+    crpc__status_set(st, code, "cannot start the call: %s",
+                     crpc_strerror(rv));
+    return code;
+  }
+  start(c);
+  pthread_mutex_lock(&c->mu);
+  while (!c->done)
+    pthread_cond_wait(&c->cv, &c->mu);
+  crpc__status_move(&local, &c->status);
+  mb = crpc__msgq_pop(&c->recvq);
+  pthread_mutex_unlock(&c->mu);
+  if (local.code == CRPC_OK) {
+    ProtobufCMessage *resp = NULL;
+    if (!mb)
+      crpc__status_set(&local, CRPC_INTERNAL,
+                       "server sent no response message");
+    else
+      crpc__unframe_message(m->output, c->alloc, mb, c->recv_enc, c->max_recv,
+                            &resp, &local);
+    if (resp && resp_out)
+      *resp_out = resp;
+    else if (resp)
+      protobuf_c_message_free_unpacked(resp, c->alloc);
+  }
+  free(mb);
+  crpc_code code = local.code;
+  if (st)
+    crpc__status_move(st, &local);
+  crpc_status_clear(&local);
+  crpc__call_unref(c);
+  return code;
+}
+
+static int unary_async(crpc_channel *ch, const crpc_method *m,
+                       const crpc_call_opts *opts, const ProtobufCMessage *req,
+                       crpc_unary_cb cb, crpc_unary_adapter adapter,
+                       crpc_fn typed, void *ud) {
+  crpc_call *c;
+  if (!cb && !(adapter && typed))
+    return CRPC_EINVAL;
+  int rv = start_unary(&c, ch, m, opts, req);
+  if (rv != 0)
+    return rv;
+  c->async_cb = cb;
+  c->async_adapter = adapter;
+  c->async_typed_cb = typed;
+  c->async_ud = ud;
+  start(c); /* the call's first reference now belongs to deliver_async */
+  return 0;
+}
+
+int crpc_unary_async(crpc_channel *ch, const crpc_method *m,
+                     const crpc_call_opts *opts, const ProtobufCMessage *req,
+                     crpc_unary_cb cb, void *user_data) {
+  return unary_async(ch, m, opts, req, cb, NULL, NULL, user_data);
+}
+
+int crpc_unary_async_typed(crpc_channel *ch, const crpc_method *m,
+                           const crpc_call_opts *opts,
+                           const ProtobufCMessage *req,
+                           crpc_unary_adapter adapter, crpc_fn typed_cb,
+                           void *user_data) {
+  return unary_async(ch, m, opts, req, NULL, adapter, typed_cb, user_data);
+}
+
+/* ---- streaming client API [user thread] ---- */
+
+bool crpc_call_writes_done(crpc_call *c) {
+  if (!c || c->is_server)
+    return false;
+  pthread_mutex_lock(&c->mu);
+  bool ok = !c->done && !c->send_closed;
+  if (ok) {
+    c->send_closed = true;
+    crpc__call_kick_locked(c);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+const crpc_metadata *crpc_call_initial_metadata(crpc_call *c) {
+  if (!c || c->is_server)
+    return NULL;
+  pthread_mutex_lock(&c->mu);
+  while (!c->got_headers && !c->done)
+    pthread_cond_wait(&c->cv, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+  return c->recv_md;
+}
+
+crpc_code crpc_call_finish(crpc_call *c, crpc_status *st) {
+  if (!c || c->is_server)
+    return CRPC_INVALID_ARGUMENT;
+  pthread_mutex_lock(&c->mu);
+  while (!c->done)
+    pthread_cond_wait(&c->cv, &c->mu);
+  crpc_code code = c->status.code;
+  if (st) {
+    crpc_status_clear(st);
+    st->code = code;
+    st->message = c->status.message ? strdup(c->status.message) : NULL;
+    if (c->status.details_len && (st->details = malloc(c->status.details_len))) {
+      memcpy(st->details, c->status.details, c->status.details_len);
+      st->details_len = c->status.details_len;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return code;
+}
+
+crpc_code crpc_call_finish_with_response(crpc_call *c,
+                                         ProtobufCMessage **resp_out,
+                                         crpc_status *st) {
+  ProtobufCMessage *resp = NULL, *extra = NULL;
+  if (resp_out)
+    *resp_out = NULL;
+  crpc_call_writes_done(c);
+  bool got = crpc_call_read(c, &resp);
+  if (got && crpc_call_read(c, &extra)) {
+    protobuf_c_message_free_unpacked(extra, c->alloc);
+    pthread_mutex_lock(&c->mu);
+    if (!c->done && c->status.code == CRPC_OK) {
+      crpc__status_set(&c->status, CRPC_INTERNAL,
+                       "server sent more than one response to a "
+                       "client-streaming call");
+      c->cancel_requested = true;
+      crpc__call_kick_locked(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+  }
+  crpc_code code = crpc_call_finish(c, st);
+  if (code == CRPC_OK && !got) {
+    code = CRPC_INTERNAL;
+    crpc__status_set(st, code, "server sent no response message");
+  }
+  if (code == CRPC_OK && resp_out)
+    *resp_out = resp;
+  else if (resp)
+    protobuf_c_message_free_unpacked(resp, c->alloc);
+  return code;
+}
+
+const crpc_metadata *crpc_call_trailing_metadata(crpc_call *c) {
+  if (!c || c->is_server)
+    return NULL;
+  pthread_mutex_lock(&c->mu);
+  bool done = c->done;
+  pthread_mutex_unlock(&c->mu);
+  return done ? c->trailers : NULL;
+}
+
+void crpc_call_free(crpc_call *c) {
+  if (!c)
+    return;
+  if (c->is_server) /* server calls belong to the server */
+    return;
+  crpc_call_cancel(c);
+  crpc__call_unref(c);
+}

@@ -1,0 +1,192 @@
+/*
+ * codec.c: message framing. Incoming bytes are cut into messages on the
+ * reactor thread; unpacking happens on the reader's thread.
+ */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+crpc__msgbuf *crpc__msgbuf_new(size_t len) {
+  crpc__msgbuf *m = malloc(sizeof *m + len);
+  if (!m)
+    return NULL;
+  m->next = NULL;
+  m->len = len;
+  m->off = 0;
+  m->compressed = false;
+  return m;
+}
+
+void crpc__msgq_push(crpc__msgq *q, crpc__msgbuf *m) {
+  m->next = NULL;
+  if (q->tail)
+    q->tail->next = m;
+  else
+    q->head = m;
+  q->tail = m;
+  q->count++;
+  q->bytes += m->len;
+}
+
+crpc__msgbuf *crpc__msgq_pop(crpc__msgq *q) {
+  crpc__msgbuf *m = q->head;
+  if (!m)
+    return NULL;
+  q->head = m->next;
+  if (!q->head)
+    q->tail = NULL;
+  q->count--;
+  q->bytes -= m->len;
+  m->next = NULL;
+  return m;
+}
+
+void crpc__msgq_clear(crpc__msgq *q) {
+  crpc__msgbuf *m;
+  while ((m = crpc__msgq_pop(q)))
+    free(m);
+}
+
+int crpc__deframer_feed(crpc__deframer *d, const uint8_t *data, size_t len,
+                        crpc__msg_cb cb, void *ud) {
+  while (len > 0) {
+    if (!d->cur) {
+      size_t n = 5 - d->hdr_have;
+      if (n > len)
+        n = len;
+      memcpy(d->hdr + d->hdr_have, data, n);
+      d->hdr_have += n;
+      data += n;
+      len -= n;
+      if (d->hdr_have < 5)
+        return 0;
+      if (d->hdr[0] > 1)
+        return CRPC_EPROTO;
+      size_t mlen = ((size_t)d->hdr[1] << 24) | ((size_t)d->hdr[2] << 16) |
+                    ((size_t)d->hdr[3] << 8) | d->hdr[4];
+      if (mlen > d->max_len)
+        return CRPC_ETOOBIG;
+      d->cur = crpc__msgbuf_new(mlen);
+      if (!d->cur)
+        return CRPC_ENOMEM;
+      d->cur->compressed = d->hdr[0] == 1;
+      d->cur->len = 0; /* filled below; capacity is mlen */
+      d->cur->off = mlen;
+    }
+    size_t want = d->cur->off - d->cur->len;
+    size_t n = want < len ? want : len;
+    memcpy(d->cur->data + d->cur->len, data, n);
+    d->cur->len += n;
+    data += n;
+    len -= n;
+    if (d->cur->len == d->cur->off) {
+      crpc__msgbuf *m = d->cur;
+      d->cur = NULL;
+      d->hdr_have = 0;
+      m->off = 0;
+      int rv = cb(ud, m);
+      if (rv != 0)
+        return rv;
+    }
+  }
+  return 0;
+}
+
+bool crpc__deframer_partial(const crpc__deframer *d) {
+  return d->cur != NULL || d->hdr_have > 0;
+}
+
+void crpc__deframer_reset(crpc__deframer *d) {
+  free(d->cur);
+  d->cur = NULL;
+  d->hdr_have = 0;
+}
+
+static void put_prefix(uint8_t *p, bool compressed, size_t len) {
+  p[0] = compressed ? 1 : 0;
+  p[1] = (uint8_t)(len >> 24);
+  p[2] = (uint8_t)(len >> 16);
+  p[3] = (uint8_t)(len >> 8);
+  p[4] = (uint8_t)len;
+}
+
+int crpc__frame_message(const ProtobufCMessage *msg, crpc__encoding enc,
+                        size_t max_send, crpc__msgbuf **out) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  if ((max_send && n > max_send) || n > 0xffffffffu)
+    return CRPC_ETOOBIG;
+  crpc__msgbuf *m = crpc__msgbuf_new(5 + n);
+  if (!m)
+    return CRPC_ENOMEM;
+  protobuf_c_message_pack(msg, m->data + 5); /* one pass, behind the prefix */
+  if (enc != CRPC__ENC_IDENTITY && n > 0) {
+    uint8_t *z;
+    size_t zlen;
+    int rv = crpc__compress(enc, m->data + 5, n, &z, &zlen);
+    if (rv != 0) {
+      free(m);
+      return rv;
+    }
+    crpc__msgbuf *c = crpc__msgbuf_new(5 + zlen);
+    if (!c) {
+      free(z);
+      free(m);
+      return CRPC_ENOMEM;
+    }
+    memcpy(c->data + 5, z, zlen);
+    free(z);
+    free(m);
+    m = c;
+    put_prefix(m->data, true, zlen);
+  } else {
+    put_prefix(m->data, false, n);
+  }
+  *out = m;
+  return 0;
+}
+
+crpc_code crpc__unframe_message(const ProtobufCMessageDescriptor *desc,
+                                ProtobufCAllocator *alloc,
+                                const crpc__msgbuf *m, crpc__encoding enc,
+                                size_t max_recv, ProtobufCMessage **out,
+                                crpc_status *st) {
+  const uint8_t *p = m->data;
+  size_t len = m->len;
+  uint8_t *plain = NULL;
+  *out = NULL;
+  if (m->compressed) {
+    if (enc == CRPC__ENC_IDENTITY) {
+      crpc__status_set(st, CRPC_INTERNAL,
+                       "compressed message flag set but no grpc-encoding "
+                       "was negotiated");
+      return CRPC_INTERNAL;
+    }
+    if (enc == CRPC__ENC_UNKNOWN) {
+      crpc__status_set(st, CRPC_UNIMPLEMENTED,
+                       "message compressed with an unsupported encoding");
+      return CRPC_UNIMPLEMENTED;
+    }
+    int rv = crpc__decompress(enc, m->data, m->len, max_recv, &plain, &len);
+    if (rv == CRPC_ETOOBIG) {
+      crpc__status_set(st, CRPC_RESOURCE_EXHAUSTED,
+                       "decompressed message larger than max (%zu)",
+                       max_recv);
+      return CRPC_RESOURCE_EXHAUSTED;
+    }
+    if (rv != 0) {
+      crpc__status_set(st, CRPC_INTERNAL, "cannot decompress message (%s)",
+                       crpc__encoding_name(enc));
+      return CRPC_INTERNAL;
+    }
+    p = plain;
+  }
+  *out = protobuf_c_message_unpack(desc, alloc, len, p);
+  free(plain);
+  if (!*out) {
+    crpc__status_set(st, CRPC_INTERNAL, "cannot parse %s message",
+                     desc->name);
+    return CRPC_INTERNAL;
+  }
+  return CRPC_OK;
+}

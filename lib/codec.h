@@ -1,0 +1,68 @@
+/*
+ * codec.h: gRPC's length-prefixed messages (5-byte prefix: compressed flag,
+ * big-endian length), packing and unpacking through protobuf-c descriptors.
+ */
+#ifndef CRPC_CODEC_H
+#define CRPC_CODEC_H
+
+#include "internal.h"
+
+/* One message, prefix included for outgoing ones, payload only for
+ * incoming ones. Header and bytes in one allocation. */
+typedef struct crpc__msgbuf {
+  struct crpc__msgbuf *next;
+  size_t len; /* bytes in data */
+  size_t off; /* bytes already sent (outgoing) */
+  bool compressed;
+  uint8_t data[];
+} crpc__msgbuf;
+
+crpc__msgbuf *crpc__msgbuf_new(size_t len);
+
+typedef struct crpc__msgq {
+  crpc__msgbuf *head, *tail;
+  size_t count;
+  size_t bytes;
+} crpc__msgq;
+
+void crpc__msgq_push(crpc__msgq *q, crpc__msgbuf *m);
+crpc__msgbuf *crpc__msgq_pop(crpc__msgq *q);
+void crpc__msgq_clear(crpc__msgq *q);
+
+typedef struct crpc__deframer {
+  uint8_t hdr[5];
+  size_t hdr_have;
+  crpc__msgbuf *cur; /* message being filled */
+  size_t max_len;    /* largest accepted payload */
+} crpc__deframer;
+
+/* Called for each complete message; takes ownership of |m|. Non-zero
+ * return stops feeding and is returned by crpc__deframer_feed. */
+typedef int (*crpc__msg_cb)(void *ud, crpc__msgbuf *m);
+
+/* Returns 0; CRPC_ETOOBIG (declared length over max_len); CRPC_EPROTO (flag
+ * byte other than 0 or 1); CRPC_ENOMEM; or the callback's value. */
+int crpc__deframer_feed(crpc__deframer *d, const uint8_t *data, size_t len,
+                        crpc__msg_cb cb, void *ud);
+/* Whether a message was started but not completed (a truncated stream). */
+bool crpc__deframer_partial(const crpc__deframer *d);
+void crpc__deframer_reset(crpc__deframer *d);
+
+/* Packs |msg| behind the prefix, compressed with |enc| unless identity.
+ * Returns 0; CRPC_ETOOBIG (payload over |max_send|, 0 = no limit);
+ * CRPC_ENOMEM. */
+int crpc__frame_message(const ProtobufCMessage *msg, crpc__encoding enc,
+                        size_t max_send, crpc__msgbuf **out);
+
+/* Decompresses (when |m->compressed|, with |enc|) and unpacks into |*out|.
+ * Returns CRPC_OK or the status the spec gives: INTERNAL (not protobuf,
+ * corrupt compression, compressed flag without an encoding),
+ * RESOURCE_EXHAUSTED (decompressed size over max_recv), UNIMPLEMENTED
+ * (unsupported encoding). |st| gets a message. */
+crpc_code crpc__unframe_message(const ProtobufCMessageDescriptor *desc,
+                                ProtobufCAllocator *alloc,
+                                const crpc__msgbuf *m, crpc__encoding enc,
+                                size_t max_recv, ProtobufCMessage **out,
+                                crpc_status *st);
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * conn.c: drives one nghttp2 session over a byte stream on its reactor
+ * thread: reads into the loop's buffer, feeds nghttp2, batches nghttp2's
+ * output into one write per round, and routes stream events to the call.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "call_internal.h"
+
+#define WBUF_TARGET (64 * 1024)
+#define MAX_READS_PER_ROUND 16
+
+static void conn_on_io(crpc__io *io, uint32_t events);
+
+static void flush_task(void *arg) {
+  crpc__conn *c = arg;
+  c->flush_queued = false;
+  crpc__conn_flush(c);
+}
+
+static void destroy_task(void *arg) {
+  crpc__conn *c = arg;
+  if (c->hooks.on_closed)
+    c->hooks.on_closed(c);
+  if (c->session)
+    nghttp2_session_del(c->session);
+  if (c->tp)
+    c->tp->ops->free(c->tp);
+  close(c->io.fd);
+  free(c->wbuf);
+  free(c);
+}
+
+int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
+                   crpc__transport *tp, bool is_server, void *owner,
+                   const crpc__conn_hooks *hooks) {
+  crpc__conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return CRPC_ENOMEM;
+  c->loop = loop;
+  c->io.fd = fd;
+  c->io.cb = conn_on_io;
+  c->tp = tp;
+  c->is_server = is_server;
+  c->owner = owner;
+  c->hooks = *hooks;
+  c->handshaking = tp != NULL;
+  c->flush_task.fn = flush_task;
+  c->flush_task.arg = c;
+  c->close_task.fn = destroy_task;
+  c->close_task.arg = c;
+  if (crpc__io_watch(loop, &c->io, EPOLLIN | EPOLLRDHUP) != 0) {
+    free(c);
+    return CRPC_ESYS;
+  }
+  *out = c;
+  return 0;
+}
+
+void crpc__conn_attach(crpc__conn *c, crpc_call *call) {
+  call->conn = c;
+  call->conn_prev = NULL;
+  call->conn_next = c->calls;
+  if (c->calls)
+    c->calls->conn_prev = call;
+  c->calls = call;
+  c->ncalls++;
+  crpc__call_ref(call); /* the connection's reference */
+}
+
+void crpc__conn_detach(crpc__conn *c, crpc_call *call) {
+  if (call->conn != c)
+    return;
+  if (call->conn_prev)
+    call->conn_prev->conn_next = call->conn_next;
+  else
+    c->calls = call->conn_next;
+  if (call->conn_next)
+    call->conn_next->conn_prev = call->conn_prev;
+  call->conn_next = call->conn_prev = NULL;
+  call->conn = NULL;
+  c->ncalls--;
+  if (c->session && call->stream_id > 0)
+    nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
+  crpc__timer_stop(c->loop, &call->deadline_timer);
+  crpc__call_unref(call);
+}
+
+void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
+  if (c->dead)
+    return;
+  c->dead = true;
+  crpc__io_unwatch(c->loop, &c->io);
+  while (c->calls) {
+    crpc_call *call = c->calls;
+    crpc__call_ref(call);
+    if (c->is_server)
+      crpc__server_fail(call, code, msg);
+    else
+      crpc__client_fail(call, code, msg);
+    crpc__conn_detach(c, call); /* no-op if the fail already detached */
+    crpc__call_unref(call);
+  }
+  /* Freed from the task queue: we may be inside an nghttp2 callback. */
+  crpc__loop_post_task(c->loop, &c->close_task);
+}
+
+static crpc_call *stream_call(crpc__conn *c, int32_t id) {
+  return nghttp2_session_get_stream_user_data(c->session, id);
+}
+
+/* ---- output ---- */
+
+static int write_pending(crpc__conn *c) {
+  while (c->woff < c->wlen) {
+    ssize_t n;
+    if (c->tp)
+      n = c->tp->ops->write(c->tp, c->io.fd, c->wbuf + c->woff,
+                            c->wlen - c->woff);
+    else {
+      n = write(c->io.fd, c->wbuf + c->woff, c->wlen - c->woff);
+      if (n < 0)
+        n = (errno == EAGAIN || errno == EINTR) ? CRPC__TP_WANT_WRITE
+                                                : CRPC__TP_ERROR;
+    }
+    if (n == CRPC__TP_WANT_WRITE || n == CRPC__TP_WANT_READ)
+      return 1;
+    if (n < 0)
+      return -1;
+    c->woff += (size_t)n;
+  }
+  c->woff = c->wlen = 0;
+  return 0;
+}
+
+void crpc__conn_flush(crpc__conn *c) {
+  if (c->dead || c->handshaking || !c->session)
+    return;
+  for (;;) {
+    int w = write_pending(c);
+    if (w < 0) {
+      crpc__conn_close(c, CRPC_UNAVAILABLE, "connection write failed");
+      return;
+    }
+    if (w > 0) {
+      crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+      return;
+    }
+    /* Gather nghttp2's output into one buffer for one write. */
+    while (c->wlen < WBUF_TARGET) {
+      const uint8_t *data;
+      ssize_t n = nghttp2_session_mem_send(c->session, &data);
+      if (n < 0) {
+        crpc__conn_close(c, CRPC_INTERNAL, nghttp2_strerror((int)n));
+        return;
+      }
+      if (n == 0)
+        break;
+      if (c->wlen + (size_t)n > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 16384;
+        while (cap < c->wlen + (size_t)n)
+          cap *= 2;
+        uint8_t *b = realloc(c->wbuf, cap);
+        if (!b) {
+          crpc__conn_close(c, CRPC_RESOURCE_EXHAUSTED, "out of memory");
+          return;
+        }
+        c->wbuf = b;
+        c->wcap = cap;
+      }
+      memcpy(c->wbuf + c->wlen, data, (size_t)n);
+      c->wlen += (size_t)n;
+    }
+    if (c->wlen == 0)
+      break;
+  }
+  if (c->io.watching & EPOLLOUT)
+    crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+  if (!nghttp2_session_want_read(c->session) &&
+      !nghttp2_session_want_write(c->session))
+    crpc__conn_close(c, CRPC_UNAVAILABLE, "connection closed");
+  else if (c->wcap > 4 * WBUF_TARGET) {
+    /* a burst grew the buffer; give the memory back when idle */
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wcap = 0;
+  }
+}
+
+void crpc__conn_schedule_flush(crpc__conn *c) {
+  if (c->flush_queued || c->dead || c->in_io)
+    return;
+  c->flush_queued = true;
+  crpc__loop_post_task(c->loop, &c->flush_task);
+}
+
+/* ---- input ---- */
+
+static void do_handshake(crpc__conn *c) {
+  int r = c->tp->ops->handshake(c->tp, c->io.fd);
+  if (r == 0) {
+    c->handshaking = false;
+    crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+    crpc__conn_flush(c);
+    return;
+  }
+  if (r == CRPC__TP_WANT_READ)
+    crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+  else if (r == CRPC__TP_WANT_WRITE)
+    crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+  else {
+    crpc__log_warn("TLS handshake with %s failed: %s", c->peer,
+                   c->tp->ops->error(c->tp));
+    crpc__conn_close(c, CRPC_UNAVAILABLE, c->tp->ops->error(c->tp));
+  }
+}
+
+void crpc__conn_start(crpc__conn *c) {
+  if (c->handshaking)
+    do_handshake(c);
+  else
+    crpc__conn_flush(c);
+}
+
+static void conn_on_io(crpc__io *io, uint32_t events) {
+  crpc__conn *c = (crpc__conn *)((char *)io - offsetof(crpc__conn, io));
+  if (c->dead)
+    return;
+  if (c->handshaking) {
+    do_handshake(c);
+    if (c->handshaking || c->dead)
+      return;
+  }
+  c->in_io = true;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+    size_t cap;
+    uint8_t *buf = crpc__loop_rbuf(c->loop, &cap);
+    for (int i = 0; i < MAX_READS_PER_ROUND && !c->dead; i++) {
+      ssize_t n;
+      if (c->tp)
+        n = c->tp->ops->read(c->tp, c->io.fd, buf, cap);
+      else {
+        n = read(c->io.fd, buf, cap);
+        if (n < 0)
+          n = (errno == EAGAIN || errno == EINTR) ? CRPC__TP_WANT_READ
+                                                  : CRPC__TP_ERROR;
+      }
+      if (n == CRPC__TP_WANT_READ || n == CRPC__TP_WANT_WRITE)
+        break;
+      if (n <= 0) {
+        c->in_io = false;
+        crpc__conn_close(c, CRPC_UNAVAILABLE,
+                         n == 0 ? "connection closed by peer"
+                                : "connection read failed");
+        return;
+      }
+      ssize_t r = nghttp2_session_mem_recv(c->session, buf, (size_t)n);
+      if (r < 0) {
+        crpc__log_info("HTTP/2 error from %s: %s", c->peer,
+                       nghttp2_strerror((int)r));
+        /* nghttp2 queued a GOAWAY where it could; send it, then close */
+        c->in_io = false;
+        crpc__conn_flush(c);
+        crpc__conn_close(c, CRPC_UNAVAILABLE, nghttp2_strerror((int)r));
+        return;
+      }
+      if ((size_t)n < cap)
+        break; /* drained the socket for now */
+    }
+  }
+  c->in_io = false;
+  crpc__conn_flush(c);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
+                            void *ud) {
+  crpc__conn *c = ud;
+  CRPC__UNUSED(s);
+  if (c->is_server && f->hd.type == NGHTTP2_HEADERS &&
+      f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    return crpc__server_on_begin_headers(c, f->hd.stream_id);
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f,
+                     const uint8_t *name, size_t namelen, const uint8_t *value,
+                     size_t valuelen, uint8_t flags, void *ud) {
+  crpc__conn *c = ud;
+  CRPC__UNUSED(s);
+  CRPC__UNUSED(flags);
+  if (f->hd.type != NGHTTP2_HEADERS)
+    return 0;
+  crpc_call *call = stream_call(c, f->hd.stream_id);
+  if (!call)
+    return 0;
+  if (c->is_server)
+    return crpc__server_on_header(call, name, namelen, value, valuelen);
+  crpc__client_on_header(call, f, name, namelen, value, valuelen);
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
+                         void *ud) {
+  crpc__conn *c = ud;
+  CRPC__UNUSED(s);
+  if (f->hd.type == NGHTTP2_GOAWAY) {
+    c->goaway_received = true;
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+    return 0;
+  crpc_call *call = stream_call(c, f->hd.stream_id);
+  if (!call)
+    return 0;
+  bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  crpc__call_ref(call);
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    if (c->is_server)
+      crpc__server_on_headers_done(call, end);
+    else
+      crpc__client_on_headers_done(call, f);
+  }
+  if (end && call->conn == c) {
+    if (c->is_server)
+      crpc__server_on_end_stream(call);
+    else
+      crpc__client_on_end_stream(call);
+  }
+  crpc__call_unref(call);
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
+                         const uint8_t *data, size_t len, void *ud) {
+  crpc__conn *c = ud;
+  CRPC__UNUSED(flags);
+  crpc_call *call = stream_call(c, id);
+  if (!call) {
+    /* a stream we gave up on: keep the connection window open */
+    nghttp2_session_consume_connection(s, len);
+    return 0;
+  }
+  call->rx_bytes += len;
+  int rv = crpc__deframer_feed(&call->deframer, data, len,
+                               crpc__call_on_message, call);
+  if (rv != 0) {
+    crpc__call_ref(call);
+    if (c->is_server)
+      crpc__server_on_data_error(call, rv);
+    else
+      crpc__client_on_data_error(call, rv);
+    crpc__call_unref(call);
+  }
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id,
+                           uint32_t error_code, void *ud) {
+  crpc__conn *c = ud;
+  CRPC__UNUSED(s);
+  crpc_call *call = stream_call(c, id);
+  if (!call)
+    return 0;
+  crpc__call_ref(call);
+  crpc__call_release_window(call);
+  if (c->is_server)
+    crpc__server_on_stream_close(call, error_code);
+  else
+    crpc__client_on_stream_close(call, error_code);
+  crpc__conn_detach(c, call);
+  crpc__call_unref(call);
+  return 0;
+}
+
+int crpc__conn_make_callbacks(nghttp2_session_callbacks **out) {
+  nghttp2_session_callbacks *cb;
+  if (nghttp2_session_callbacks_new(&cb) != 0)
+    return CRPC_ENOMEM;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
+                                                          on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  *out = cb;
+  return 0;
+}
+
+/* ---- outgoing DATA ---- */
+
+ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
+                             uint8_t *buf, size_t length,
+                             uint32_t *data_flags, nghttp2_data_source *source,
+                             void *user_data) {
+  crpc_call *c = source->ptr;
+  size_t n = 0;
+  bool eof = false, wake = false;
+  CRPC__UNUSED(session);
+  CRPC__UNUSED(stream_id);
+  CRPC__UNUSED(user_data);
+  pthread_mutex_lock(&c->mu);
+  while (n < length && c->sendq.head) {
+    crpc__msgbuf *m = c->sendq.head;
+    size_t k = m->len - m->off;
+    if (k > length - n)
+      k = length - n;
+    memcpy(buf + n, m->data + m->off, k);
+    m->off += k;
+    n += k;
+    if (m->off == m->len) {
+      free(crpc__msgq_pop(&c->sendq));
+      wake = true;
+    }
+  }
+  if (!c->sendq.head && c->send_closed && !c->eos_sent) {
+    eof = true;
+    c->eos_sent = true;
+  }
+  if (wake && c->writers_waiting)
+    pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  if (eof) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (c->is_server) {
+      /* trailers carry the status */
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      nghttp2_nv nva[64];
+      size_t nnv = crpc__server_trailers(c, nva, 64);
+      if (nghttp2_submit_trailer(c->conn->session, c->stream_id, nva, nnv) !=
+          0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
+  }
+  if (n == 0)
+    return NGHTTP2_ERR_DEFERRED;
+  return (ssize_t)n;
+}

@@ -1,0 +1,88 @@
+/*
+ * conn.h: one HTTP/2 connection: a byte stream (TCP or unix socket, TLS
+ * optional) and an nghttp2 session, owned by one reactor thread for its
+ * whole life. Client and server share it; the role-specific parts live in
+ * client.c and server.c.
+ */
+#ifndef CRPC_CONN_H
+#define CRPC_CONN_H
+
+#include <nghttp2/nghttp2.h>
+
+#include <crpc/status.h>
+
+#include "loop.h"
+#include "transport.h"
+
+typedef struct crpc__conn crpc__conn;
+typedef struct crpc_call crpc_call;
+
+typedef struct crpc__conn_hooks {
+  /* Called once when the connection is gone (after every attached call was
+   * detached); the owner forgets it. The conn is freed right after. */
+  void (*on_closed)(crpc__conn *c);
+} crpc__conn_hooks;
+
+struct crpc__conn {
+  crpc__loop *loop;
+  crpc__io io;
+  crpc__transport *tp; /* plain or TLS byte stream */
+  nghttp2_session *session;
+  bool is_server;
+  bool handshaking; /* transport handshake not finished */
+  bool dead;        /* closing: no more I/O */
+  bool flush_queued;
+  bool in_io; /* inside a callback that flushes on exit */
+  bool goaway_received;
+  uint8_t *wbuf;
+  size_t wlen, woff, wcap;
+  crpc_call *calls; /* attached calls (intrusive list) */
+  size_t ncalls;
+  crpc__task flush_task;
+  crpc__task close_task;
+  crpc__conn_hooks hooks;
+  void *owner; /* crpc_channel or server thread */
+  struct crpc__conn *next, *prev; /* in the owner's list */
+  char peer[80];
+  /* the server side */
+  void *server;
+  size_t max_recv;
+  uint32_t max_header_list;
+};
+
+/* Creates a connection on |fd| and starts reading. The session is created by
+ * the caller's role code (client.c / server.c) after this returns. */
+int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
+                   crpc__transport *tp, bool is_server, void *owner,
+                   const crpc__conn_hooks *hooks);
+
+/* Starts the transport handshake (TLS) or sends the HTTP/2 preface. */
+void crpc__conn_start(crpc__conn *c);
+
+/* nghttp2 callbacks shared by both roles; role hooks fill the rest. */
+int crpc__conn_make_callbacks(nghttp2_session_callbacks **out);
+
+/* Writes whatever nghttp2 wants to send (now). */
+void crpc__conn_flush(crpc__conn *c);
+/* Flushes at the end of this loop round (batches writes). */
+void crpc__conn_schedule_flush(crpc__conn *c);
+/* Tears the connection down: every attached call is failed with
+ * |code|/|msg|, then hooks.on_closed, then the conn is freed (later, on
+ * the loop, never inside an nghttp2 callback). */
+void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg);
+
+void crpc__conn_attach(crpc__conn *c, crpc_call *call);
+void crpc__conn_detach(crpc__conn *c, crpc_call *call);
+
+/* nghttp2 data source reading from a call's send queue. */
+ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
+                                   uint8_t *buf, size_t length,
+                                   uint32_t *data_flags,
+                                   nghttp2_data_source *source,
+                                   void *user_data);
+
+#define CRPC__NV(n, v)                                                         \
+  {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                   \
+   NGHTTP2_NV_FLAG_NO_COPY_NAME}
+
+#endif

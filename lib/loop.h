@@ -1,0 +1,86 @@
+/*
+ * loop.h: the reactor. One loop per thread: epoll for file descriptors, an
+ * eventfd for wake-ups from other threads, a queue of posted tasks and a
+ * timer heap. Everything but crpc__loop_post/stop runs on the loop's thread.
+ */
+#ifndef CRPC_LOOP_H
+#define CRPC_LOOP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct crpc__loop crpc__loop;
+typedef struct crpc__io crpc__io;
+typedef struct crpc__timer crpc__timer;
+typedef struct crpc__task crpc__task;
+
+#define CRPC__IO_READ 0x1u
+#define CRPC__IO_WRITE 0x4u /* EPOLLOUT */
+
+/* A watched descriptor; embedded in its owner. |events| received are EPOLL*
+ * bits. */
+typedef void (*crpc__io_cb)(crpc__io *io, uint32_t events);
+struct crpc__io {
+  int fd;
+  uint32_t watching; /* EPOLL bits currently registered, 0 = not added */
+  crpc__io_cb cb;
+};
+
+typedef void (*crpc__timer_cb)(crpc__timer *t);
+struct crpc__timer {
+  int64_t when_ms; /* absolute, crpc__now_ms() clock */
+  size_t heap_idx; /* 0 = not armed; else index + 1 */
+  crpc__timer_cb cb;
+};
+
+/* A unit of work posted from any thread. Intrusive, so a call can post its
+ * own task without allocating (see crpc__loop_post_task). */
+typedef void (*crpc__task_fn)(void *arg);
+struct crpc__task {
+  crpc__task *next;
+  crpc__task_fn fn;
+  void *arg;
+  bool heap; /* allocated by crpc__loop_post, freed after running */
+};
+
+int crpc__loop_new(crpc__loop **out);
+void crpc__loop_free(crpc__loop *loop);
+
+/* Registers or updates the descriptor's interest (EPOLLIN/EPOLLOUT bits;
+ * |exclusive| adds EPOLLEXCLUSIVE, for listeners shared by loops). */
+int crpc__io_watch(crpc__loop *loop, crpc__io *io, uint32_t events);
+int crpc__io_watch_exclusive(crpc__loop *loop, crpc__io *io);
+void crpc__io_unwatch(crpc__loop *loop, crpc__io *io);
+
+int64_t crpc__now_ms(void);
+void crpc__timer_start(crpc__loop *loop, crpc__timer *t, int64_t when_ms);
+void crpc__timer_stop(crpc__loop *loop, crpc__timer *t);
+static inline bool crpc__timer_armed(const crpc__timer *t) {
+  return t->heap_idx != 0;
+}
+
+/* Any thread. Runs fn(arg) on the loop thread soon. Returns 0 or
+ * CRPC_ENOMEM. */
+int crpc__loop_post(crpc__loop *loop, crpc__task_fn fn, void *arg);
+/* Any thread. |task| must not already be queued; the caller keeps it alive
+ * until it has run. */
+void crpc__loop_post_task(crpc__loop *loop, crpc__task *task);
+
+/* Runs until crpc__loop_stop(). */
+void crpc__loop_run(crpc__loop *loop);
+/* Runs one round: waits at most |timeout_ms| (-1: until something
+ * happens). */
+void crpc__loop_run_once(crpc__loop *loop, int timeout_ms);
+/* Any thread. */
+void crpc__loop_stop(crpc__loop *loop);
+/* Whether the calling thread is the one running |loop|. */
+bool crpc__loop_on_thread(const crpc__loop *loop);
+
+/* A loop running on a thread of its own. */
+int crpc__loop_thread_start(crpc__loop *loop, pthread_t *tid);
+
+/* A shared read buffer, one per loop (connections read into it). */
+uint8_t *crpc__loop_rbuf(crpc__loop *loop, size_t *len);
+
+#endif

@@ -1,0 +1,932 @@
+/*
+ * server.c: listeners, reactor threads and method dispatch. Every reactor
+ * thread watches every listener (EPOLLEXCLUSIVE), so an accepted
+ * connection stays on the thread that accepted it, with no hand-off.
+ * Blocking handlers run on the worker pool; CRPC_HANDLER_NONBLOCKING unary
+ * handlers run inline on the reactor when the request is complete.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "call_internal.h"
+#include "h2.h"
+#include "sock.h"
+#include "tls_internal.h"
+
+#define MAX_LISTENERS 16
+#define ACCEPTS_PER_ROUND 64
+
+struct crpc__server_method {
+  crpc_method method;
+  crpc_handler handler;          /* or */
+  crpc_method_trampoline tramp;  /* with |handlers| */
+  const void *handlers;
+  unsigned flags;
+  void *user_data;
+};
+
+typedef struct listener {
+  int fd;
+  int port;
+  void *tls; /* crpc__tls ctx or NULL */
+} listener;
+
+typedef struct srv_thread srv_thread;
+typedef struct lwatch { /* one listener as watched by one thread */
+  crpc__io io;
+  srv_thread *t;
+  int idx;
+} lwatch;
+
+struct srv_thread {
+  crpc_server *srv;
+  crpc__loop *loop;
+  pthread_t tid;
+  lwatch lio[MAX_LISTENERS];
+  crpc__conn *conns;
+  size_t nconns;
+  bool draining;
+  bool reported;
+  crpc__timer grace_timer;
+  crpc__task shutdown_task;
+  int64_t grace_ms;
+};
+
+enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
+
+struct crpc_server {
+  crpc_server_opts opts;
+  size_t max_recv;
+  listener listeners[MAX_LISTENERS];
+  int nlisteners;
+  crpc__server_method *methods;
+  size_t nmethods, capmethods;
+  void **tables; /* copies of typed handler tables */
+  size_t ntables;
+  unsigned nthreads;
+  srv_thread *threads;
+  crpc__workers *workers;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;
+  unsigned threads_drained;
+};
+
+/* ---- registration ---- */
+
+int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
+  crpc_server_opts none = {0};
+  if (!out)
+    return CRPC_EINVAL;
+  crpc_server *s = calloc(1, sizeof *s);
+  if (!s)
+    return CRPC_ENOMEM;
+  s->opts = opts ? *opts : none;
+  s->opts.mem = NULL; /* copied, never kept */
+  s->max_recv = s->opts.max_recv_msg_size ? s->opts.max_recv_msg_size
+                                          : CRPC__DEFAULT_MAX_RECV;
+  if (!s->opts.max_concurrent_streams)
+    s->opts.max_concurrent_streams = 100;
+  if (!s->opts.max_header_list_size)
+    s->opts.max_header_list_size = 16 * 1024;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  *out = s;
+  return 0;
+}
+
+static crpc__server_method *find_method(crpc_server *s, const char *path,
+                                        size_t len) {
+  for (size_t i = 0; i < s->nmethods; i++) {
+    const char *p = s->methods[i].method.path;
+    if (strlen(p) == len && memcmp(p, path, len) == 0)
+      return &s->methods[i];
+  }
+  return NULL;
+}
+
+static int add_method(crpc_server *s, const crpc_method *m, crpc_handler h,
+                      crpc_method_trampoline t, const void *handlers,
+                      unsigned flags, void *ud) {
+  if (!s || !m || !m->path || m->path[0] != '/' || !m->input || !m->output ||
+      (!h && !t))
+    return CRPC_EINVAL;
+  if (s->state != SRV_NEW)
+    return CRPC_ESTATE;
+  if (find_method(s, m->path, strlen(m->path)))
+    return CRPC_EEXIST;
+  if (s->nmethods == s->capmethods) {
+    size_t cap = s->capmethods ? 2 * s->capmethods : 16;
+    crpc__server_method *nm = realloc(s->methods, cap * sizeof *nm);
+    if (!nm)
+      return CRPC_ENOMEM;
+    s->methods = nm;
+    s->capmethods = cap;
+  }
+  crpc__server_method *sm = &s->methods[s->nmethods++];
+  sm->method = *m;
+  sm->handler = h;
+  sm->tramp = t;
+  sm->handlers = handlers;
+  sm->flags = flags;
+  sm->user_data = ud;
+  return 0;
+}
+
+int crpc_server_register(crpc_server *s, const crpc_method *m, crpc_handler h,
+                         unsigned flags, void *user_data) {
+  if (!h)
+    return CRPC_EINVAL;
+  return add_method(s, m, h, NULL, NULL, flags, user_data);
+}
+
+int crpc_server_register_service(crpc_server *s, const crpc_service *svc,
+                                 const void *handlers, unsigned flags,
+                                 void *user_data) {
+  if (!s || !svc || !handlers || !svc->methods || !svc->trampolines)
+    return CRPC_EINVAL;
+  if (s->state != SRV_NEW)
+    return CRPC_ESTATE;
+  for (size_t i = 0; i < svc->n_methods; i++)
+    if (find_method(s, svc->methods[i].path, strlen(svc->methods[i].path)))
+      return CRPC_EEXIST;
+  void **tables = realloc(s->tables, (s->ntables + 1) * sizeof *tables);
+  if (!tables)
+    return CRPC_ENOMEM;
+  s->tables = tables;
+  void *copy = malloc(svc->handlers_size ? svc->handlers_size : 1);
+  if (!copy)
+    return CRPC_ENOMEM;
+  memcpy(copy, handlers, svc->handlers_size);
+  s->tables[s->ntables++] = copy;
+  for (size_t i = 0; i < svc->n_methods; i++) {
+    int rv = add_method(s, &svc->methods[i], NULL, svc->trampolines[i], copy,
+                        flags, user_data);
+    if (rv != 0)
+      return rv;
+  }
+  return 0;
+}
+
+int crpc_server_listen(crpc_server *s, const char *addr,
+                       const crpc_tls_server_opts *tls, int *port_out) {
+  crpc__addr addrs[4];
+  if (!s || !addr)
+    return CRPC_EINVAL;
+  if (s->state != SRV_NEW)
+    return CRPC_ESTATE;
+  if (s->nlisteners == MAX_LISTENERS)
+    return CRPC_ENOMEM;
+  /* ":port" means every interface */
+  char buf[300];
+  if (addr[0] == ':' && strlen(addr) < 200) {
+    snprintf(buf, sizeof buf, "[::]%s", addr);
+    addr = buf;
+  }
+  int n = crpc__resolve(addr, true, addrs, 1, NULL);
+  if (n < 0)
+    return n;
+  void *ctx = NULL;
+  if (tls) {
+    const char *why = NULL;
+    int rv = crpc__tls_server_ctx_new(tls, &ctx, &why);
+    if (rv != 0) {
+      crpc__log_error("TLS listener %s: %s", addr, why ? why : "failed");
+      return rv;
+    }
+  }
+  int port = 0;
+  int fd = crpc__sock_listen(&addrs[0], &port);
+  if (fd < 0 && addr == buf) {
+    /* no IPv6: fall back to IPv4 any */
+    snprintf(buf, sizeof buf, "0.0.0.0%s", strrchr(buf, ':'));
+    if (crpc__resolve(buf, true, addrs, 1, NULL) > 0)
+      fd = crpc__sock_listen(&addrs[0], &port);
+  } else if (fd >= 0 && addr == buf) {
+    /* [::] with V6ONLY: add the IPv4 side on the same port */
+    char v4[64];
+    snprintf(v4, sizeof v4, "0.0.0.0:%d", port);
+    crpc__addr a4;
+    if (crpc__resolve(v4, true, &a4, 1, NULL) > 0 &&
+        s->nlisteners + 1 < MAX_LISTENERS) {
+      int fd4 = crpc__sock_listen(&a4, NULL);
+      if (fd4 >= 0) {
+        s->listeners[s->nlisteners].fd = fd4;
+        s->listeners[s->nlisteners].port = port;
+        s->listeners[s->nlisteners].tls = NULL;
+        s->nlisteners++;
+        /* TLS context shared below is assigned to both */
+        s->listeners[s->nlisteners - 1].tls = ctx;
+      }
+    }
+  }
+  if (fd < 0) {
+    if (ctx)
+      crpc__tls_ctx_free(ctx);
+    return fd;
+  }
+  s->listeners[s->nlisteners].fd = fd;
+  s->listeners[s->nlisteners].port = port;
+  s->listeners[s->nlisteners].tls = ctx;
+  s->nlisteners++;
+  if (port_out)
+    *port_out = port;
+  return 0;
+}
+
+/* ---- responses [loop] ---- */
+
+#define NV_LIT(k, v)                                                           \
+  (nghttp2_nv) {                                                               \
+    (uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v),                  \
+        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE           \
+  }
+
+/* Status fields of a trailer block; strings live in the call's arena. */
+static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
+  size_t n = 0;
+  char *code = crpc__arena_alloc(&c->arena, 4);
+  if (!code)
+    return 0;
+  snprintf(code, 4, "%d", (int)c->status.code);
+  nva[n++] = NV_LIT("grpc-status", code);
+  if (c->status.message && c->status.message[0]) {
+    size_t elen;
+    char *enc = crpc__percent_encode(c->status.message,
+                                     strlen(c->status.message), &elen);
+    char *copy = enc ? crpc__arena_alloc(&c->arena, elen + 1) : NULL;
+    if (copy) {
+      memcpy(copy, enc, elen + 1);
+      nva[n++] = NV_LIT("grpc-message", copy);
+    }
+    free(enc);
+  }
+  if (c->status.details_len) {
+    char *b64;
+    size_t blen;
+    if (crpc__base64_encode(c->status.details, c->status.details_len, &b64,
+                            &blen) == 0) {
+      char *copy = crpc__arena_alloc(&c->arena, blen + 1);
+      if (copy) {
+        memcpy(copy, b64, blen + 1);
+        nva[n++] = NV_LIT("grpc-status-details-bin", copy);
+      }
+      free(b64);
+    }
+  }
+  return n;
+}
+
+size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max) {
+  pthread_mutex_lock(&c->mu);
+  size_t n = status_nv(c, nva);
+  n += crpc__md_to_nv(c, c->trailers, nva + n, max - n);
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+static size_t response_headers(crpc_call *c, nghttp2_nv *nva, size_t max) {
+  size_t n = 0;
+  nva[n++] = NV_LIT(":status", "200");
+  nva[n++] = NV_LIT("content-type", "application/grpc");
+  if (c->send_enc != CRPC__ENC_IDENTITY)
+    nva[n++] = NV_LIT("grpc-encoding", crpc__encoding_name(c->send_enc));
+  nva[n++] = NV_LIT("grpc-accept-encoding", crpc__accept_encoding());
+  n += crpc__md_to_nv(c, c->send_md, nva + n, max - n);
+  return n;
+}
+
+/* Submits whatever the call has ready: headers, data, trailers. */
+static void pump(crpc_call *c) {
+  crpc__conn *conn = c->conn;
+  if (!conn || conn->dead)
+    return;
+  pthread_mutex_lock(&c->mu);
+  bool done = c->done, closed = c->send_closed, data = c->sendq.head != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (done)
+    return;
+  if (!c->headers_sent) {
+    nghttp2_nv nva[128];
+    if (closed && !data) {
+      /* trailers-only: one HEADERS frame with the status */
+      size_t n = 0;
+      nva[n++] = NV_LIT(":status", "200");
+      nva[n++] = NV_LIT("content-type", "application/grpc");
+      pthread_mutex_lock(&c->mu);
+      c->eos_sent = true;
+      n += status_nv(c, nva + n);
+      n += crpc__md_to_nv(c, c->send_md, nva + n, 128 - n);
+      n += crpc__md_to_nv(c, c->trailers, nva + n, 128 - n);
+      pthread_mutex_unlock(&c->mu);
+      nghttp2_submit_response(conn->session, c->stream_id, nva, n, NULL);
+      c->headers_sent = true;
+    } else if (data || closed) {
+      pthread_mutex_lock(&c->mu);
+      size_t n = response_headers(c, nva, 128);
+      pthread_mutex_unlock(&c->mu);
+      nghttp2_data_provider dp = {.source.ptr = c,
+                                  .read_callback = crpc__call_data_read};
+      nghttp2_submit_response(conn->session, c->stream_id, nva, n, &dp);
+      c->headers_sent = true;
+    }
+  } else {
+    nghttp2_session_resume_data(conn->session, c->stream_id);
+  }
+  crpc__conn_schedule_flush(conn);
+}
+
+/* Ends the call now with |code|: the handler (if running) sees a cancelled
+ * call, its later writes fail and its return value is ignored. */
+static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  pthread_mutex_lock(&c->mu);
+  if (c->send_closed && c->eos_sent) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  crpc__status_set(&c->status, code, "%s", msg);
+  c->send_closed = true;
+  c->cancelled = true;
+  crpc__msgq_clear(&c->sendq);
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  crpc__log_debug("%s: %s %s", c->peer, crpc_code_name(code), msg);
+  pump(c);
+}
+
+/* An HTTP-level refusal before any gRPC exchange (415, 405). */
+static void http_error(crpc_call *c, const char *status) {
+  nghttp2_nv nva[2];
+  nva[0] = NV_LIT(":status", status);
+  nva[1] = NV_LIT("content-type", "text/plain");
+  pthread_mutex_lock(&c->mu);
+  c->send_closed = c->eos_sent = true;
+  c->cancelled = true;
+  pthread_mutex_unlock(&c->mu);
+  c->headers_sent = true;
+  nghttp2_submit_response(c->conn->session, c->stream_id, nva, 2, NULL);
+  crpc__conn_schedule_flush(c->conn);
+}
+
+/* ---- handlers ---- */
+
+static crpc_code invoke(crpc_call *c, const ProtobufCMessage *req,
+                        ProtobufCMessage *resp) {
+  crpc__server_method *h = c->handler;
+  if (h->tramp)
+    return h->tramp(c, h->handlers, req, resp, h->user_data);
+  return h->handler(c, req, resp, h->user_data);
+}
+
+static ProtobufCMessage *new_response(crpc_call *c) {
+  const ProtobufCMessageDescriptor *d = c->method->output;
+  ProtobufCMessage *resp = crpc__arena_alloc(&c->arena, d->sizeof_message);
+  if (resp)
+    d->message_init(resp);
+  return resp;
+}
+
+/* After the handler: queue the response and the status [any thread]. */
+static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
+  crpc__msgbuf *m = NULL;
+  if (code == CRPC_OK && resp) {
+    int rv = crpc__frame_message(resp, c->send_enc, c->max_send, &m);
+    if (rv != 0) {
+      code = rv == CRPC_ETOOBIG ? CRPC_RESOURCE_EXHAUSTED : CRPC_INTERNAL;
+      crpc_call_set_status_message(
+          c, rv == CRPC_ETOOBIG ? "response larger than the send limit"
+                                : "cannot encode the response");
+    }
+  }
+  pthread_mutex_lock(&c->mu);
+  if (!c->send_closed) {
+    if (m)
+      crpc__msgq_push(&c->sendq, m);
+    else if (code == CRPC_OK && resp == NULL &&
+             (c->method->kind == CRPC_UNARY ||
+              c->method->kind == CRPC_CLIENT_STREAMING))
+      code = CRPC_INTERNAL;
+    m = NULL;
+    c->status.code = code;
+    if (code != CRPC_OK && !c->status.message)
+      c->status.message = NULL;
+    c->send_closed = true;
+    crpc__call_kick_locked(c);
+  }
+  pthread_mutex_unlock(&c->mu);
+  free(m);
+}
+
+/* Reads the single request of a unary / server-streaming call. */
+static bool read_request(crpc_call *c, ProtobufCMessage **req) {
+  if (crpc_call_read(c, req))
+    return true;
+  pthread_mutex_lock(&c->mu);
+  bool cancelled = c->cancelled || c->cancel_requested || c->done;
+  pthread_mutex_unlock(&c->mu);
+  if (!cancelled) {
+    crpc_call_set_status_message(c, "missing request message");
+    complete(c, CRPC_INTERNAL, NULL);
+  }
+  return false;
+}
+
+static void run_handler(void *arg) {
+  crpc_call *c = arg;
+  ProtobufCMessage *req = NULL, *resp = NULL;
+  crpc_method_kind kind = c->method->kind;
+  if (kind == CRPC_UNARY || kind == CRPC_SERVER_STREAMING) {
+    if (!read_request(c, &req))
+      goto out;
+    if (kind == CRPC_UNARY) {
+      crpc__msgbuf *extra;
+      if (crpc__call_next_message(c, &extra)) {
+        free(extra);
+        crpc_call_set_status_message(c, "more than one request message for "
+                                        "a unary method");
+        complete(c, CRPC_INTERNAL, NULL);
+        goto out;
+      }
+    }
+  }
+  if (kind == CRPC_UNARY || kind == CRPC_CLIENT_STREAMING) {
+    resp = new_response(c);
+    if (!resp) {
+      complete(c, CRPC_RESOURCE_EXHAUSTED, NULL);
+      goto out;
+    }
+  }
+  complete(c, invoke(c, req, resp), resp);
+out:
+  if (req)
+    protobuf_c_message_free_unpacked(req, NULL);
+  crpc__call_unref(c); /* the worker's reference */
+}
+
+/* NONBLOCKING unary: the whole request is here; run on the reactor. */
+static void run_inline(crpc_call *c) {
+  crpc__msgbuf *m;
+  crpc_status st = {0};
+  ProtobufCMessage *req = NULL, *resp;
+  pthread_mutex_lock(&c->mu);
+  m = crpc__msgq_pop(&c->recvq);
+  bool extra = c->recvq.head != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (m)
+    crpc__call_consume(c, m->len + 5);
+  if (!m || extra) {
+    free(m);
+    abort_call(c, CRPC_INTERNAL, "%s", m ? "more than one request message"
+                                         : "missing request message");
+    return;
+  }
+  crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
+                                         c->recv_enc, c->max_recv, &req, &st);
+  free(m);
+  if (code != CRPC_OK) {
+    abort_call(c, code, "%s", crpc_status_message(&st));
+    crpc_status_clear(&st);
+    return;
+  }
+  resp = new_response(c);
+  code = resp ? invoke(c, req, resp) : CRPC_RESOURCE_EXHAUSTED;
+  protobuf_c_message_free_unpacked(req, NULL);
+  complete(c, code, resp);
+}
+
+static void dispatch(crpc_call *c) {
+  crpc_server *s = c->conn->server;
+  c->dispatched = true;
+  crpc__call_ref(c);
+  if (crpc__workers_submit(s->workers, run_handler, c) != 0) {
+    crpc__call_unref(c);
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED, "no worker thread available");
+  }
+}
+
+/* ---- the kick [loop] ---- */
+
+void crpc__server_kick(void *arg) {
+  crpc_call *c = arg;
+  pthread_mutex_lock(&c->mu);
+  c->kick_queued = false;
+  bool cancel = c->cancel_requested, done = c->done;
+  crpc_code code = c->status.code;
+  size_t consume = c->to_consume;
+  c->to_consume = 0;
+  pthread_mutex_unlock(&c->mu);
+  if (done || !c->conn)
+    goto out;
+  crpc__call_consume(c, consume);
+  if (cancel) {
+    pthread_mutex_lock(&c->mu);
+    c->cancel_requested = false;
+    pthread_mutex_unlock(&c->mu);
+    if (code != CRPC_OK) {
+      /* a request the handler could not parse */
+      abort_call(c, code, "%s", crpc_status_message(&c->status));
+    } else {
+      crpc__conn *conn = c->conn;
+      pthread_mutex_lock(&c->mu);
+      c->cancelled = true;
+      c->send_closed = true;
+      pthread_cond_broadcast(&c->cv);
+      pthread_mutex_unlock(&c->mu);
+      nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE,
+                                c->stream_id, NGHTTP2_CANCEL);
+      crpc__conn_schedule_flush(conn);
+    }
+    goto out;
+  }
+  pump(c);
+out:
+  crpc__call_unref(c); /* the kick's reference */
+}
+
+/* ---- stream events [loop] ---- */
+
+static void on_deadline(crpc__timer *t) {
+  crpc_call *c =
+      (crpc_call *)((char *)t - offsetof(crpc_call, deadline_timer));
+  crpc__call_ref(c);
+  abort_call(c, CRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+  crpc__call_unref(c);
+}
+
+int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
+  crpc_server *s = conn->server;
+  crpc_call *c;
+  if (crpc__call_new(&c, true, conn->loop) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  c->stream_id = stream_id;
+  c->max_recv = s->max_recv;
+  c->max_send = s->opts.max_send_msg_size;
+  c->deframer.max_len = s->max_recv;
+  c->accepts_enc[CRPC__ENC_IDENTITY] = true;
+  memcpy(c->peer, conn->peer, sizeof c->peer);
+  crpc__conn_attach(conn, c);
+  crpc__call_unref(c); /* the connection holds it now */
+  nghttp2_session_set_stream_user_data(conn->session, stream_id, c);
+  return 0;
+}
+
+static bool name_is(const uint8_t *name, size_t len, const char *lit) {
+  return strlen(lit) == len && memcmp(name, lit, len) == 0;
+}
+
+int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
+                           const uint8_t *value, size_t valuelen) {
+  crpc_server *s = c->conn->server;
+  c->header_bytes += namelen + valuelen + 32;
+  if (c->header_bytes > s->opts.max_header_list_size)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+  if (c->dispatched || c->trailers_phase)
+    return 0; /* request trailers carry nothing we use */
+  if (name_is(name, namelen, ":path")) {
+    free(c->path);
+    c->path = strndup((const char *)value, valuelen);
+  } else if (name_is(name, namelen, ":method")) {
+    if (!(valuelen == 4 && memcmp(value, "POST", 4) == 0))
+      c->http_status = 405;
+  } else if (name_is(name, namelen, "content-type")) {
+    free(c->content_type);
+    c->content_type = strndup((const char *)value, valuelen);
+  } else if (name_is(name, namelen, "grpc-timeout")) {
+    int64_t ms;
+    if (crpc__timeout_parse((const char *)value, valuelen, &ms) == 0)
+      c->deadline_ms = crpc__now_ms() + ms;
+    else
+      c->http_status = -1; /* malformed: answered INTERNAL below */
+  } else if (name_is(name, namelen, "grpc-encoding")) {
+    c->recv_enc = crpc__encoding_from_name((const char *)value, valuelen);
+  } else if (name_is(name, namelen, "grpc-accept-encoding")) {
+    for (int e = CRPC__ENC_DEFLATE; e <= CRPC__ENC_GZIP; e++)
+      c->accepts_enc[e] = crpc__accept_encoding_has(
+          (const char *)value, valuelen, (crpc__encoding)e);
+  } else if (namelen && name[0] != ':') {
+    if (crpc__metadata_add_wire(c->recv_md, name, namelen, value, valuelen) ==
+        CRPC_ENOMEM)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
+  crpc_server *s = c->conn->server;
+  if (c->trailers_phase || c->dispatched)
+    return;
+  c->trailers_phase = true;
+  if (c->http_status == 405) {
+    http_error(c, "405");
+    return;
+  }
+  if (!c->content_type || strncmp(c->content_type, "application/grpc", 16) ||
+      (c->content_type[16] && c->content_type[16] != '+' &&
+       c->content_type[16] != ';')) {
+    http_error(c, "415");
+    return;
+  }
+  c->handler = c->path ? find_method(s, c->path, strlen(c->path)) : NULL;
+  if (!c->handler) {
+    c->method = NULL;
+    abort_call(c, CRPC_UNIMPLEMENTED, "unknown method %s",
+               c->path ? c->path : "(no :path)");
+    return;
+  }
+  c->method = &c->handler->method;
+  if (c->http_status == -1) {
+    abort_call(c, CRPC_INTERNAL, "malformed grpc-timeout");
+    return;
+  }
+  if (c->recv_enc == CRPC__ENC_UNKNOWN) {
+    crpc_metadata_add_str(c->send_md, "grpc-accept-encoding-note",
+                          crpc__accept_encoding());
+    abort_call(c, CRPC_UNIMPLEMENTED,
+               "unsupported grpc-encoding; supported: %s",
+               crpc__accept_encoding());
+    return;
+  }
+  if (c->deadline_ms) {
+    c->deadline_timer.cb = on_deadline;
+    crpc__timer_start(c->loop, &c->deadline_timer, c->deadline_ms);
+  }
+  if (end_stream)
+    c->recv_closed = true;
+  if (c->method->kind == CRPC_UNARY &&
+      (c->handler->flags & CRPC_HANDLER_NONBLOCKING))
+    c->inline_unary = true; /* runs at END_STREAM */
+  else
+    dispatch(c);
+}
+
+void crpc__server_on_end_stream(crpc_call *c) {
+  pthread_mutex_lock(&c->mu);
+  bool partial = crpc__deframer_partial(&c->deframer);
+  c->recv_closed = true;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  if (partial) {
+    abort_call(c, CRPC_INTERNAL, "request ended in the middle of a message");
+    return;
+  }
+  if (c->inline_unary && !c->send_closed)
+    run_inline(c);
+}
+
+void crpc__server_on_data_error(crpc_call *c, int rv) {
+  crpc__deframer_reset(&c->deframer);
+  if (rv == CRPC_ETOOBIG)
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+               "received message larger than max (%zu bytes)", c->max_recv);
+  else
+    abort_call(c, CRPC_INTERNAL, "malformed message framing");
+  /* stop reading this stream; the rest is discarded */
+  nghttp2_session_set_stream_user_data(c->conn->session, c->stream_id, NULL);
+  crpc__call_release_window(c);
+  crpc__conn_detach(c->conn, c);
+}
+
+void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
+  pthread_mutex_lock(&c->mu);
+  c->done = true;
+  if (error_code != NGHTTP2_NO_ERROR || !c->eos_sent)
+    c->cancelled = true;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
+  CRPC__UNUSED(code);
+  CRPC__UNUSED(msg);
+  pthread_mutex_lock(&c->mu);
+  c->done = true;
+  c->cancelled = true;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- connections and threads [loop] ---- */
+
+static void report_drained(srv_thread *t) {
+  if (t->reported || !t->draining || t->nconns)
+    return;
+  t->reported = true;
+  crpc__timer_stop(t->loop, &t->grace_timer);
+  pthread_mutex_lock(&t->srv->mu);
+  t->srv->threads_drained++;
+  pthread_cond_broadcast(&t->srv->cv);
+  pthread_mutex_unlock(&t->srv->mu);
+}
+
+static void on_conn_closed(crpc__conn *conn) {
+  srv_thread *t = conn->owner;
+  if (conn->prev)
+    conn->prev->next = conn->next;
+  else
+    t->conns = conn->next;
+  if (conn->next)
+    conn->next->prev = conn->prev;
+  t->nconns--;
+  report_drained(t);
+}
+
+static void on_accept(crpc__io *io, uint32_t events) {
+  lwatch *lw = (lwatch *)io;
+  srv_thread *t = lw->t;
+  crpc_server *s = t->srv;
+  listener *l = &s->listeners[lw->idx];
+  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed};
+  CRPC__UNUSED(events);
+  for (int i = 0; i < ACCEPTS_PER_ROUND && !t->draining; i++) {
+    int fd = crpc__sock_accept(l->fd);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE)
+        crpc__log_warn("accept: %s", strerror(errno));
+      return;
+    }
+    crpc__transport *tp = NULL;
+    if (l->tls) {
+      const char *why = NULL;
+      if (crpc__tls_server_transport(l->tls, &tp, &why) != 0) {
+        crpc__log_warn("TLS: %s", why ? why : "cannot start");
+        close(fd);
+        continue;
+      }
+    }
+    crpc__conn *conn;
+    if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks) != 0) {
+      if (tp)
+        tp->ops->free(tp);
+      close(fd);
+      continue;
+    }
+    conn->server = s;
+    crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
+    if (crpc__h2_session_new(conn, s->opts.max_concurrent_streams,
+                             s->opts.max_header_list_size) != 0) {
+      conn->owner = NULL;
+      crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
+      continue;
+    }
+    conn->next = t->conns;
+    conn->prev = NULL;
+    if (t->conns)
+      t->conns->prev = conn;
+    t->conns = conn;
+    t->nconns++;
+    crpc__conn_start(conn);
+  }
+}
+
+static void on_grace_expired(crpc__timer *tm) {
+  srv_thread *t =
+      (srv_thread *)((char *)tm - offsetof(srv_thread, grace_timer));
+  crpc__conn *c = t->conns;
+  while (c) {
+    crpc__conn *next = c->next;
+    crpc__conn_close(c, CRPC_CANCELLED, "server shutting down");
+    c = next;
+  }
+}
+
+static void thread_shutdown(void *arg) {
+  srv_thread *t = arg;
+  crpc_server *s = t->srv;
+  t->draining = true;
+  for (int i = 0; i < s->nlisteners; i++)
+    crpc__io_unwatch(t->loop, &t->lio[i].io);
+  for (crpc__conn *c = t->conns; c; c = c->next) {
+    if (c->dead || !c->session)
+      continue;
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    crpc__conn_flush(c); /* closes at once when no stream is open */
+  }
+  if (t->grace_ms >= 0 && t->nconns) {
+    t->grace_timer.cb = on_grace_expired;
+    crpc__timer_start(t->loop, &t->grace_timer, crpc__now_ms() + t->grace_ms);
+  }
+  report_drained(t);
+}
+
+int crpc_server_start(crpc_server *s) {
+  if (!s)
+    return CRPC_EINVAL;
+  if (s->state != SRV_NEW || s->nlisteners == 0)
+    return CRPC_ESTATE;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  s->nthreads = s->opts.reactor_threads
+                    ? s->opts.reactor_threads
+                    : (unsigned)(ncpu > 0 ? (ncpu > 64 ? 64 : ncpu) : 1);
+  int rv = crpc__workers_new(&s->workers, s->opts.max_workers);
+  if (rv != 0)
+    return rv;
+  s->threads = calloc(s->nthreads, sizeof *s->threads);
+  if (!s->threads)
+    return CRPC_ENOMEM;
+  for (unsigned i = 0; i < s->nthreads; i++) {
+    srv_thread *t = &s->threads[i];
+    t->srv = s;
+    if ((rv = crpc__loop_new(&t->loop)) != 0)
+      return rv;
+    for (int j = 0; j < s->nlisteners; j++) {
+      t->lio[j].t = t;
+      t->lio[j].idx = j;
+      t->lio[j].io.fd = s->listeners[j].fd;
+      t->lio[j].io.cb = on_accept;
+      if (crpc__io_watch_exclusive(t->loop, &t->lio[j].io) != 0)
+        return CRPC_ESYS;
+    }
+  }
+  for (unsigned i = 0; i < s->nthreads; i++)
+    if ((rv = crpc__loop_thread_start(s->threads[i].loop,
+                                      &s->threads[i].tid)) != 0)
+      return rv; /* threads started so far are stopped by free */
+  pthread_mutex_lock(&s->mu);
+  s->state = SRV_STARTED;
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+void crpc_server_shutdown(crpc_server *s, int64_t grace_ms) {
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->mu);
+  if (s->state != SRV_STARTED) {
+    while (s->state == SRV_STOPPING)
+      pthread_cond_wait(&s->cv, &s->mu);
+    if (s->state == SRV_NEW)
+      s->state = SRV_STOPPED;
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  s->state = SRV_STOPPING;
+  pthread_mutex_unlock(&s->mu);
+  for (unsigned i = 0; i < s->nthreads; i++) {
+    srv_thread *t = &s->threads[i];
+    t->grace_ms = grace_ms;
+    t->shutdown_task.fn = thread_shutdown;
+    t->shutdown_task.arg = t;
+    crpc__loop_post_task(t->loop, &t->shutdown_task);
+  }
+  pthread_mutex_lock(&s->mu);
+  while (s->threads_drained < s->nthreads)
+    pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  /* handlers may still be running on cancelled calls: let them return */
+  crpc__workers_free(s->workers);
+  s->workers = NULL;
+  for (unsigned i = 0; i < s->nthreads; i++) {
+    crpc__loop_stop(s->threads[i].loop);
+    pthread_join(s->threads[i].tid, NULL);
+  }
+  pthread_mutex_lock(&s->mu);
+  s->state = SRV_STOPPED;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void crpc_server_wait(crpc_server *s) {
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->mu);
+  while (s->state != SRV_STOPPED)
+    pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void crpc_server_free(crpc_server *s) {
+  if (!s)
+    return;
+  crpc_server_shutdown(s, 0);
+  for (unsigned i = 0; s->threads && i < s->nthreads; i++)
+    crpc__loop_free(s->threads[i].loop);
+  free(s->threads);
+  crpc__workers_free(s->workers);
+  for (int i = 0; i < s->nlisteners; i++) {
+    close(s->listeners[i].fd);
+    if (s->listeners[i].tls &&
+        (i + 1 >= s->nlisteners ||
+         s->listeners[i + 1].tls != s->listeners[i].tls))
+      crpc__tls_ctx_free(s->listeners[i].tls);
+  }
+  for (size_t i = 0; i < s->ntables; i++)
+    free(s->tables[i]);
+  free(s->tables);
+  free(s->methods);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s);
+}

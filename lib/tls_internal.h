@@ -1,0 +1,28 @@
+/*
+ * tls_internal.h: what the transport needs from tls.c (OpenSSL 3).
+ * Contexts are built once per channel / listener; transports once per
+ * connection.
+ */
+#ifndef CRPC_TLS_INTERNAL_H
+#define CRPC_TLS_INTERNAL_H
+
+#include <crpc/tls.h>
+
+#include "transport.h"
+
+/* Returns 0 or CRPC_ETLS (|why| gets a static or thread-local reason),
+ * CRPC_ENOMEM. */
+int crpc__tls_client_ctx_new(const crpc_tls_opts *opts, void **ctx_out,
+                             const char **why);
+int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts, void **ctx_out,
+                             const char **why);
+void crpc__tls_ctx_free(void *ctx);
+
+/* A TLS transport for a new connection. |server_name| is checked against the
+ * certificate and sent as SNI. */
+int crpc__tls_client_transport(void *ctx, const char *server_name,
+                               crpc__transport **out, const char **why);
+int crpc__tls_server_transport(void *ctx, crpc__transport **out,
+                               const char **why);
+
+#endif
