@@ -1,0 +1,840 @@
+#!/usr/bin/python3
+"""Runs the crpc vs gRPC C++ benchmark of issue 5 and writes bench/RESULTS.md.
+
+    /usr/bin/python3 bench/run.py --build-dir BUILD [--duration S]
+        [--warmup S] [--repeats N] [--only SCENARIO,...] [--no-write]
+
+Builds nothing: BUILD is a configured and built tree (targets crpc-bench-*,
+grpcpp-bench-*, helloworld-server, crpc_shared). Every scenario runs for the
+pairs crpc client -> crpc server and C++ client -> C++ server, and the
+throughput scenarios also put both servers under the same load generators
+(h2load and the C++ client). Servers are pinned to CPU 0 and load to CPU 1
+with taskset (both to CPU 0 for the same-CPU figures), each run is repeated
+and the table shows medians and crpc / C++ ratios.
+
+A failed run (a non-OK status, a wrong payload size, a crash, a hang) is
+reported as FAILED in the table and the script exits 1: it never turns into a
+number.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+METHOD_PATH = "/grpc.testing.BenchmarkService/UnaryCall"
+KIB = 1024
+MIB = 1024 * 1024
+IDLE_CONNECTIONS = 1000
+
+# ---------------------------------------------------------------- scenarios
+# pairs: (load generator, server). Load generators: "crpc" and "grpcpp"
+# (the bench clients) and "h2load". Servers: "crpc", "grpcpp" (completion
+# queue API) and "grpcpp-cb" (callback API).
+OWN_PAIRS = [("crpc", "crpc"), ("grpcpp", "grpcpp")]
+SAME_LOAD = [("grpcpp", "crpc"), ("h2load", "crpc"), ("h2load", "grpcpp"),
+             ("h2load", "grpcpp-cb")]
+STREAM_SAME_LOAD = [("grpcpp", "crpc")]
+
+
+def scenarios():
+    out = []
+    for where, same in (("cross-CPU", False), ("same-CPU", True)):
+        out.append(dict(name="unary-latency-" + ("same" if same else "cross"),
+                        title="unary latency, 1 in flight, 0 B, " + where,
+                        rpc="unary", c=1, k=1, req=0, resp=0, same_cpu=same,
+                        pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")],
+                        metrics=["p50_us", "p99_us", "calls_per_s"]))
+    for c in (1, 4):
+        for size, label in ((0, "0 B"), (KIB, "1 KiB")):
+            out.append(dict(
+                name="unary-tput-%dx100-%s" % (c, "1k" if size else "0"),
+                title="unary throughput, %d conn x 100 in flight, %s" %
+                (c, label),
+                rpc="unary", c=c, k=100, req=size, resp=size, same_cpu=False,
+                pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD,
+                metrics=["calls_per_s"]))
+    for where, same in (("cross-CPU", False), ("same-CPU", True)):
+        out.append(dict(name="pingpong-" + ("same" if same else "cross"),
+                        title="streaming ping-pong, 1 stream, 0 B, " + where,
+                        rpc="streaming", c=1, k=1, req=0, resp=0,
+                        same_cpu=same,
+                        pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
+                        STREAM_SAME_LOAD,
+                        metrics=["calls_per_s", "p50_us"]))
+    for size, label in ((64 * KIB, "64k"), (MIB, "1m")):
+        out.append(dict(name="stream-tput-" + label,
+                        title="streaming throughput, 1 stream, %s messages" %
+                        ("64 KiB" if size == 64 * KIB else "1 MiB"),
+                        rpc="streaming", c=1, k=1, req=size, resp=size,
+                        same_cpu=False,
+                        pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
+                        STREAM_SAME_LOAD,
+                        metrics=["mb_per_s"]))
+    return out
+
+
+# Targets: (scenario, metric, comparison) -> (op, bound). Comparisons:
+# "own" is crpc->crpc vs C++->C++; "grpcpp"/"h2load" are the same load
+# generator against both servers.
+TARGETS = {
+    ("unary-tput-1x100-0", "calls_per_s", "h2load"): (">=", 2.0),
+    ("unary-tput-1x100-1k", "calls_per_s", "h2load"): (">=", 2.0),
+    ("unary-tput-4x100-0", "calls_per_s", "h2load"): (">=", 2.0),
+    ("unary-tput-4x100-1k", "calls_per_s", "h2load"): (">=", 2.0),
+    ("unary-tput-1x100-0", "calls_per_s", "grpcpp"): (">=", 2.0),
+    ("unary-tput-1x100-1k", "calls_per_s", "grpcpp"): (">=", 2.0),
+    ("unary-tput-4x100-0", "calls_per_s", "grpcpp"): (">=", 2.0),
+    ("unary-tput-4x100-1k", "calls_per_s", "grpcpp"): (">=", 2.0),
+    ("unary-latency-same", "p50_us", "own"): ("<=", 0.6),
+    ("pingpong-same", "calls_per_s", "own"): (">=", 1.5),
+    ("pingpong-cross", "calls_per_s", "own"): (">=", 1.5),
+    ("stream-tput-1m", "mb_per_s", "own"): (">=", 1.0),
+    ("memory", "rss_per_conn_kb", "grpcpp"): ("<=", 0.25),
+    ("memory", "rss_per_conn_kb", "own"): ("<=", 0.25),
+}
+
+METRIC_NAMES = {"calls_per_s": "calls/s", "p50_us": "p50 us",
+                "p99_us": "p99 us", "mb_per_s": "MB/s",
+                "rss_per_conn_kb": "KiB/conn"}
+SERVER_NAMES = {"crpc": "crpc", "grpcpp": "C++ cq", "grpcpp-cb": "C++ cb"}
+LOAD_NAMES = {"crpc": "crpc client", "grpcpp": "C++ client",
+              "h2load": "h2load"}
+
+
+class RunFailed(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- tools
+
+class Tools:
+    def __init__(self, build_dir):
+        self.build = os.path.abspath(build_dir)
+        self.bin = {}
+        for name in ("crpc-bench-server", "crpc-bench-client",
+                     "grpcpp-bench-server", "grpcpp-bench-client",
+                     "helloworld-server"):
+            self.bin[name] = self._find(name)
+        self.h2load = shutil.which("h2load")
+        self.nghttp = shutil.which("nghttp")
+        self.libcrpc = None
+        for d, _, files in os.walk(self.build):
+            if "libcrpc.so" in files:
+                self.libcrpc = os.path.realpath(os.path.join(d, "libcrpc.so"))
+                break
+
+    def _find(self, name):
+        for sub in ("bench", "examples/helloworld"):
+            p = os.path.join(self.build, sub, name)
+            if os.access(p, os.X_OK):
+                return p
+        for d, _, files in os.walk(self.build):
+            if name in files and os.access(os.path.join(d, name), os.X_OK):
+                return os.path.join(d, name)
+        return None
+
+    def has_server(self, kind):
+        return bool(self.bin["crpc-bench-server" if kind == "crpc"
+                             else "grpcpp-bench-server"])
+
+    def has_load(self, kind):
+        if kind == "h2load":
+            return bool(self.h2load and self.nghttp)
+        return bool(self.bin[kind + "-bench-client"])
+
+
+def server_cmd(tools, kind):
+    if kind == "crpc":
+        return [tools.bin["crpc-bench-server"], "--port=0", "--threads=1"]
+    api = "callback" if kind == "grpcpp-cb" else "cq"
+    return [tools.bin["grpcpp-bench-server"], "--port=0", "--threads=1",
+            "--api=" + api]
+
+
+def pinned(cpu, cmd):
+    return ["taskset", "-c", cpu] + cmd
+
+
+def read_line(proc, timeout, what):
+    """The next stdout line of |proc|, waiting at most |timeout| seconds."""
+    end = time.monotonic() + timeout
+    buf = b""
+    fd = proc.stdout.fileno()
+    while not buf.endswith(b"\n"):
+        left = end - time.monotonic()
+        if left <= 0:
+            raise RunFailed("%s: nothing on stdout after %.0f s" %
+                            (what, timeout))
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        ch = os.read(fd, 1)
+        if not ch:
+            raise RunFailed("%s exited before printing a line (rc %s)" %
+                            (what, proc.wait()))
+        buf += ch
+    return buf.decode(errors="replace").strip()
+
+
+class Server:
+    def __init__(self, cmd, cpu, logdir):
+        self.cmd = pinned(cpu, cmd)
+        self.errlog = tempfile.NamedTemporaryFile(
+            dir=logdir, prefix="server-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
+                                     stderr=self.errlog)
+        line = read_line(self.proc, 15, os.path.basename(cmd[0]))
+        if not line.split()[-1].rsplit(":", 1)[-1].isdigit():
+            raise RunFailed("server printed %r, not a port" % line)
+        self.port = int(line.split()[-1].rsplit(":", 1)[-1])
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RunFailed("no VmRSS for the server")
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            raise RunFailed("server died during the run (rc %d): %s" %
+                            (self.proc.returncode, self.stderr_tail()))
+
+    def stderr_tail(self):
+        self.errlog.flush()
+        with open(self.errlog.name, errors="replace") as f:
+            return f.read()[-2000:].strip()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RunFailed("server ignored SIGTERM for 10 s")
+        self.proc.stdout.close()
+        self.errlog.close()
+        os.unlink(self.errlog.name)
+
+
+# ---------------------------------------------------------------- gRPC body
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def payload_field(tag, size):
+    """A Payload submessage (body = |size| zero bytes) as field |tag|."""
+    body = b"\x12" + varint(size) + b"\0" * size
+    return bytes([tag << 3 | 2]) + varint(len(body)) + body
+
+
+def simple_request(req_size, resp_size):
+    m = b""
+    if resp_size:
+        m += b"\x10" + varint(resp_size)  # response_size = 2
+    if req_size:
+        m += payload_field(3, req_size)   # payload = 3
+    return m
+
+
+def grpc_frame(msg):
+    return b"\0" + struct.pack(">I", len(msg)) + msg
+
+
+def response_frame_len(resp_size):
+    return len(grpc_frame(payload_field(1, resp_size) if resp_size else b""))
+
+
+# ---------------------------------------------------------------- runs
+
+def client_cmd(tools, load, sc, port, args):
+    return [tools.bin[load + "-bench-client"],
+            "--target=127.0.0.1:%d" % port, "--rpc=" + sc["rpc"],
+            "--connections=%d" % sc["c"], "--inflight=%d" % sc["k"],
+            "--req_size=%d" % sc["req"], "--resp_size=%d" % sc["resp"],
+            "--duration=%g" % args.duration, "--warmup=%g" % args.warmup]
+
+
+def run_client(cmd, cpu, timeout):
+    full = pinned(cpu, cmd)
+    try:
+        p = subprocess.run(full, capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RunFailed("client timed out after %.0f s" % timeout)
+    if p.returncode != 0:
+        raise RunFailed("client exited %d: %s" %
+                        (p.returncode, (p.stderr or p.stdout).strip()[-1500:]))
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RunFailed("client printed no result line")
+    return json.loads(lines[-1])
+
+
+def verify_with_nghttp(tools, port, body_path, resp_size):
+    """One call with nghttp: h2load counts any HTTP 200 as success, even
+    with grpc-status != 0, so check the answer is OK and sized right."""
+    cmd = [tools.nghttp, "-v", "-n", "-d", body_path,
+           "-H", "content-type: application/grpc", "-H", "te: trailers",
+           "http://127.0.0.1:%d%s" % (port, METHOD_PATH)]
+    p = subprocess.run(cmd, capture_output=True, timeout=20)
+    out = p.stdout.decode(errors="replace")
+    if p.returncode != 0 or ":status: 200" not in out:
+        raise RunFailed("nghttp check: no HTTP 200: " + out[-800:])
+    m = re.search(r"grpc-status: (\d+)", out)
+    if not m or m.group(1) != "0":
+        raise RunFailed("nghttp check: grpc-status %s" %
+                        (m.group(1) if m else "missing"))
+    got = sum(int(x) for x in
+              re.findall(r"recv DATA frame <length=(\d+)", out))
+    want = response_frame_len(resp_size)
+    if got != want:
+        raise RunFailed("nghttp check: %d response bytes, want %d" %
+                        (got, want))
+
+
+def h2load_cmd(tools, sc, port, body_path, args):
+    return [tools.h2load, "-t", "1", "-c", str(sc["c"]), "-m", str(sc["k"]),
+            "-D", "%dms" % round(args.duration * 1000),
+            "--warm-up-time=%dms" % round(args.warmup * 1000),
+            "-d", body_path, "-H", "content-type: application/grpc",
+            "-H", "te: trailers",
+            "http://127.0.0.1:%d%s" % (port, METHOD_PATH)]
+
+
+def run_h2load(cmd, resp_size, timeout):
+    try:
+        p = subprocess.run(pinned(LOAD_CPU, cmd), capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RunFailed("h2load timed out")
+    out = p.stdout
+    if p.returncode != 0:
+        raise RunFailed("h2load exited %d: %s" % (p.returncode,
+                                                  (p.stderr + out)[-800:]))
+    m = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+    r = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, "
+                  r"(\d+) succeeded, (\d+) failed, (\d+) errored, "
+                  r"(\d+) timeout", out)
+    s = re.search(r"status codes: (\d+) 2xx", out)
+    d = re.search(r"\((\d+)\) data", out)
+    if not (m and r and s and d):
+        raise RunFailed("cannot parse h2load output: " + out[-800:])
+    succeeded, failed, errored, tmo = (int(r.group(i)) for i in (4, 5, 6, 7))
+    if succeeded == 0 or failed or errored or tmo:
+        raise RunFailed("h2load: %d succeeded, %d failed, %d errored, "
+                        "%d timeout" % (succeeded, failed, errored, tmo))
+    if int(s.group(1)) != succeeded:
+        raise RunFailed("h2load: %s 2xx of %d" % (s.group(1), succeeded))
+    # A gRPC error is a trailers-only 200 with no DATA: every success must
+    # have brought at least one full response frame (the data counter also
+    # covers the warm-up, hence >=).
+    if int(d.group(1)) < succeeded * response_frame_len(resp_size):
+        raise RunFailed("h2load: %s response bytes for %d calls: errors "
+                        "disguised as 200s?" % (d.group(1), succeeded))
+    return {"calls_per_s": float(m.group(1))}
+
+
+# ---------------------------------------------------------------- driver
+
+class Bench:
+    def __init__(self, args, tools):
+        self.args = args
+        self.tools = tools
+        self.results = {}     # (scenario, load, server) -> [dict, ...]
+        self.failures = []    # (label, message)
+        self.commands = {}    # label -> command line (first repeat)
+        self.tmp = tempfile.mkdtemp(prefix="crpc-bench-")
+        self.bodies = {}
+
+    def body(self, req, resp):
+        key = (req, resp)
+        if key not in self.bodies:
+            path = os.path.join(self.tmp, "req-%d-%d.bin" % key)
+            with open(path, "wb") as f:
+                f.write(grpc_frame(simple_request(req, resp)))
+            self.bodies[key] = path
+        return self.bodies[key]
+
+    def fail(self, label, msg):
+        log("  FAILED %s: %s" % (label, msg))
+        self.failures.append((label, msg))
+
+    def note_cmd(self, label, cmd):
+        if label not in self.commands:
+            self.commands[label] = " ".join(shlex.quote(c) for c in cmd)
+
+    def run_pair(self, sc, load, server_kind):
+        label = "%s: %s -> %s" % (sc["name"], LOAD_NAMES[load],
+                                  SERVER_NAMES[server_kind])
+        load_cpu = SERVER_CPU if sc["same_cpu"] else LOAD_CPU
+        timeout = self.args.duration + self.args.warmup + 60
+        srv = None
+        try:
+            srv = Server(server_cmd(self.tools, server_kind), SERVER_CPU,
+                         self.tmp)
+            self.note_cmd(label + " [server]", srv.cmd)
+            if load == "h2load":
+                body = self.body(sc["req"], sc["resp"])
+                verify_with_nghttp(self.tools, srv.port, body, sc["resp"])
+                cmd = h2load_cmd(self.tools, sc, srv.port, body, self.args)
+                self.note_cmd(label, pinned(load_cpu, cmd))
+                res = run_h2load(cmd, sc["resp"], timeout)
+            else:
+                cmd = client_cmd(self.tools, load, sc, srv.port, self.args)
+                self.note_cmd(label, pinned(load_cpu, cmd))
+                res = run_client(cmd, load_cpu, timeout)
+            srv.alive()
+            self.results.setdefault((sc["name"], load, server_kind),
+                                    []).append(res)
+            log("  %-58s %s" % (label, "  ".join(
+                "%s=%.1f" % (k, res[k]) for k in sc["metrics"] if k in res)))
+        except RunFailed as e:
+            self.fail(label, str(e))
+            self.results.setdefault((sc["name"], load, server_kind),
+                                    []).append(None)
+        finally:
+            if srv:
+                try:
+                    srv.stop()
+                except RunFailed as e:
+                    self.fail(label, str(e))
+
+    def available(self, load, server_kind):
+        return self.tools.has_load(load) and self.tools.has_server(server_kind)
+
+    def run_scenarios(self, selected):
+        for rep in range(self.args.repeats):
+            for sc in selected:
+                log("[%s] repeat %d/%d: %s" % (
+                    time.strftime("%H:%M:%S"), rep + 1, self.args.repeats,
+                    sc["title"]))
+                for load, server_kind in sc["pairs"]:
+                    if self.available(load, server_kind):
+                        self.run_pair(sc, load, server_kind)
+
+    # -- memory: server RSS with idle connections that each made one call
+    def run_memory(self):
+        pairs = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
+                 ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc")]
+        for rep in range(self.args.repeats):
+            log("[%s] repeat %d/%d: memory, %d idle connections" % (
+                time.strftime("%H:%M:%S"), rep + 1, self.args.repeats,
+                IDLE_CONNECTIONS))
+            for load, server_kind in pairs:
+                if not self.available(load, server_kind):
+                    continue
+                label = "memory: %s -> %s" % (LOAD_NAMES[load],
+                                              SERVER_NAMES[server_kind])
+                key = ("memory", load, server_kind)
+                srv = cli = None
+                try:
+                    srv = Server(server_cmd(self.tools, server_kind),
+                                 SERVER_CPU, self.tmp)
+                    base = srv.rss_kb()
+                    cmd = [self.tools.bin[load + "-bench-client"],
+                           "--target=127.0.0.1:%d" % srv.port, "--rpc=idle",
+                           "--connections=%d" % IDLE_CONNECTIONS]
+                    self.note_cmd(label + " [server]", srv.cmd)
+                    self.note_cmd(label, pinned(LOAD_CPU, cmd))
+                    cli = subprocess.Popen(
+                        pinned(LOAD_CPU, cmd), stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    line = read_line(cli, 120, "idle client")
+                    if not line.startswith("READY"):
+                        raise RunFailed("idle client said %r" % line)
+                    srv.alive()
+                    rss = srv.rss_kb()
+                    res = {"rss_start_kb": base, "rss_idle_kb": rss,
+                           "rss_per_conn_kb":
+                           (rss - base) / IDLE_CONNECTIONS}
+                    self.results.setdefault(key, []).append(res)
+                    log("  %-58s start %d KiB, with %d idle %d KiB "
+                        "(%.2f KiB/conn)" % (label, base, IDLE_CONNECTIONS,
+                                             rss, res["rss_per_conn_kb"]))
+                except RunFailed as e:
+                    self.fail(label, str(e))
+                    self.results.setdefault(key, []).append(None)
+                finally:
+                    if cli:
+                        cli.stdin.close()
+                        try:
+                            cli.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            cli.kill()
+                            cli.wait()
+                        cli.stdout.close()
+                        cli.stderr.close()
+                    if srv:
+                        try:
+                            srv.stop()
+                        except RunFailed as e:
+                            self.fail(label, str(e))
+
+    # -- footprint: library size, helloworld server RSS after start
+    def run_footprint(self):
+        fp = {}
+        if self.tools.libcrpc:
+            fp["libcrpc.so"] = self.tools.libcrpc
+            fp["libcrpc_bytes"] = os.path.getsize(self.tools.libcrpc)
+            stripped = os.path.join(self.tmp, "libcrpc.stripped.so")
+            if subprocess.run(["strip", "-o", stripped, self.tools.libcrpc],
+                              capture_output=True).returncode == 0:
+                fp["libcrpc_stripped_bytes"] = os.path.getsize(stripped)
+        libdir = subprocess.run(["pkg-config", "--variable=libdir", "grpc++"],
+                                capture_output=True, text=True).stdout.strip()
+        for lib in ("libgrpc++.so", "libgrpc.so"):
+            p = os.path.realpath(os.path.join(libdir or "/usr/lib", lib))
+            if os.path.exists(p):
+                fp[lib + "_bytes"] = os.path.getsize(p)
+        hw = self.tools.bin["helloworld-server"]
+        if hw:
+            rss = []
+            for _ in range(self.args.repeats):
+                srv = None
+                try:
+                    srv = Server([hw, "--port=0"], SERVER_CPU, self.tmp)
+                    self.note_cmd("footprint: helloworld-server", srv.cmd)
+                    rss.append(srv.rss_kb())
+                except RunFailed as e:
+                    self.fail("footprint: helloworld-server", str(e))
+                finally:
+                    if srv:
+                        try:
+                            srv.stop()
+                        except RunFailed as e:
+                            self.fail("footprint: helloworld-server", str(e))
+            if rss:
+                fp["helloworld_rss_kb"] = statistics.median(rss)
+        self.footprint = fp
+
+    # -- results
+    def median(self, key, metric):
+        runs = self.results.get(key)
+        if not runs:
+            return None
+        if any(r is None for r in runs):
+            return "FAILED"
+        return statistics.median(r[metric] for r in runs)
+
+    def comparisons(self, sc_name, pairs, metric):
+        """Rows (comparison, crpc figure, C++ figure, C++ server used)."""
+        rows = []
+        own_c = self.median((sc_name, "crpc", "crpc"), metric)
+        cpp_opts = [(s, self.median((sc_name, "grpcpp", s), metric))
+                    for s in ("grpcpp", "grpcpp-cb")
+                    if ("grpcpp", s) in pairs]
+        best = best_of(cpp_opts, metric)
+        rows.append(("own", "crpc client -> crpc server",
+                     own_c, best, "C++ client -> " +
+                     (SERVER_NAMES[best[0]] if best[0] else "C++")))
+        for load in ("grpcpp", "h2load"):
+            if (load, "crpc") not in pairs:
+                continue
+            c = self.median((sc_name, load, "crpc"), metric)
+            opts = [(s, self.median((sc_name, load, s), metric))
+                    for s in ("grpcpp", "grpcpp-cb") if (load, s) in pairs]
+            b = best_of(opts, metric)
+            rows.append((load, "%s -> crpc server" % LOAD_NAMES[load], c, b,
+                         "%s -> %s" % (LOAD_NAMES[load],
+                                       SERVER_NAMES[b[0]] if b[0] else "C++")))
+        return rows
+
+
+def lower_is_better(metric):
+    return metric.endswith("_us") or metric.endswith("_kb")
+
+
+def best_of(opts, metric):
+    """The best C++ figure over the server APIs tried: (server, value)."""
+    vals = [(s, v) for s, v in opts if isinstance(v, (int, float))]
+    if not vals:
+        failed = [s for s, v in opts if v == "FAILED"]
+        return (failed[0], "FAILED") if failed else (None, None)
+    pick = min if lower_is_better(metric) else max
+    return pick(vals, key=lambda sv: sv[1])
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 1000:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def ratio(c, g):
+    if isinstance(c, (int, float)) and isinstance(g, (int, float)) and g:
+        return c / g
+    return None
+
+
+def target_mark(key, r):
+    t = TARGETS.get(key)
+    if not t:
+        return ""
+    op, bound = t
+    if r is None:
+        return "%s %.2g: n/a" % (op, bound)
+    ok = r >= bound if op == ">=" else r <= bound
+    return "%s %.2g: %s" % (op, bound, "met" if ok else "MISSED")
+
+
+def build_table(bench, selected):
+    lines = ["| scenario | metric | crpc side | crpc | C++ side | C++ | "
+             "crpc / C++ | target |",
+             "|---|---|---|---:|---|---:|---:|---|"]
+    summary = []
+    for sc in selected:
+        for metric in sc["metrics"]:
+            for comp, cside, c, best, gside in bench.comparisons(
+                    sc["name"], sc["pairs"], metric):
+                g = best[1]
+                r = ratio(c, g)
+                mark = target_mark((sc["name"], metric, comp), r)
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    sc["title"], METRIC_NAMES[metric], cside, fmt(c), gside,
+                    fmt(g), "%.2f" % r if r is not None else "n/a", mark))
+                if mark:
+                    summary.append((sc["name"], metric, comp, r, mark))
+    if any(k[0] == "memory" for k in bench.results):
+        metric = "rss_per_conn_kb"
+        pairs = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
+                 ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc")]
+        for comp, cside, c, best, gside in bench.comparisons("memory", pairs,
+                                                             metric):
+            g = best[1]
+            r = ratio(c, g)
+            mark = target_mark(("memory", metric, comp), r)
+            lines.append("| server RSS, %d idle connections | KiB/conn | %s "
+                         "| %s | %s | %s | %s | %s |" % (
+                             IDLE_CONNECTIONS, cside, fmt(c), gside, fmt(g),
+                             "%.2f" % r if r is not None else "n/a", mark))
+            if mark:
+                summary.append(("memory", metric, comp, r, mark))
+    return lines, summary
+
+
+def machine_info(build_dir):
+    info = {"date": datetime.datetime.now().astimezone().strftime(
+        "%Y-%m-%d %H:%M %Z"), "nproc": os.cpu_count()}
+    try:
+        info["nproc"] = int(subprocess.run(["nproc"], capture_output=True,
+                                           text=True).stdout)
+    except ValueError:
+        pass
+    with open("/proc/cpuinfo") as f:
+        m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+        info["cpu"] = m.group(1) if m else "unknown"
+    info["kernel"] = os.uname().release
+    info["grpc"] = subprocess.run(["pkg-config", "--modversion", "grpc++"],
+                                  capture_output=True,
+                                  text=True).stdout.strip() or "n/a"
+    info["nghttp2"] = subprocess.run(
+        ["pkg-config", "--modversion", "libnghttp2"], capture_output=True,
+        text=True).stdout.strip()
+    bt = "unknown"
+    cache = os.path.join(build_dir, "CMakeCache.txt")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", f.read(), re.M)
+            bt = m.group(1) if m else bt
+    info["build_type"] = bt
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    info["commit"] = subprocess.run(
+        ["git", "-C", src, "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True).stdout.strip() or "unknown"
+    return info
+
+
+def write_results(path, bench, selected, lines, summary, info, argv,
+                  elapsed):
+    fp = getattr(bench, "footprint", {})
+    out = ["# crpc vs gRPC C++: benchmark results", "",
+           "Generated by `bench/run.py`; do not edit by hand (rerun it).", "",
+           "- date: %s" % info["date"],
+           "- machine: `nproc` = %s, CPU: %s, kernel %s" % (
+               info["nproc"], info["cpu"], info["kernel"]),
+           "- crpc commit %s, build type %s; gRPC C++ %s (Debian "
+           "libgrpc++-dev), nghttp2 %s" % (
+               info["commit"], info["build_type"], info["grpc"],
+               info["nghttp2"]),
+           "- run: `%s` (%.1f min): %d repeats, %g s measured after %g s "
+           "warm-up; medians shown" % (
+               " ".join(shlex.quote(a) for a in argv), elapsed / 60,
+               bench.args.repeats, bench.args.duration, bench.args.warmup),
+           "- pinning: server on CPU %s (`--threads=1`), load on CPU %s "
+           "(same-CPU rows: both on CPU %s)" % (SERVER_CPU, LOAD_CPU,
+                                                 SERVER_CPU),
+           "- C++ columns show the better of gRPC's completion-queue (cq) "
+           "and callback (cb) server APIs for each row; MB/s counts payload "
+           "bytes in both directions", "",
+           "## Results", ""] + lines + [""]
+    out += ["## Targets", ""]
+    if summary:
+        for name, metric, comp, r, mark in summary:
+            out.append("- %s, %s (%s): ratio %s, target %s" % (
+                name, METRIC_NAMES[metric],
+                {"own": "crpc<->crpc vs C++<->C++",
+                 "grpcpp": "same load: C++ client",
+                 "h2load": "same load: h2load"}[comp],
+                "%.2f" % r if r is not None else "n/a", mark))
+    out += ["- TLS unary throughput: not measured yet (needs the security "
+            "issue and TLS flags in the bench programs)", ""]
+    out += ["## Footprint", ""]
+    if fp.get("libcrpc_bytes"):
+        out.append("- libcrpc.so (`%s`): %d bytes as built, %s bytes "
+                   "stripped" % (os.path.basename(fp["libcrpc.so"]),
+                                 fp["libcrpc_bytes"],
+                                 fp.get("libcrpc_stripped_bytes", "n/a")))
+    else:
+        out.append("- libcrpc.so: not found in the build tree")
+    for lib in ("libgrpc++.so", "libgrpc.so"):
+        if fp.get(lib + "_bytes"):
+            out.append("- for scale, Debian's %s: %d bytes (stripped)" %
+                       (lib, fp[lib + "_bytes"]))
+    if fp.get("helloworld_rss_kb"):
+        out.append("- helloworld-server RSS after start: %d KiB (median)" %
+                   fp["helloworld_rss_kb"])
+    else:
+        out.append("- helloworld-server: not built")
+    mem = [(k, bench.median(k, "rss_start_kb"), bench.median(k, "rss_idle_kb"))
+           for k in sorted(bench.results) if k[0] == "memory"]
+    for k, s, i in mem:
+        out.append("- %s -> %s: server RSS %s KiB after start, %s KiB with "
+                   "%d idle connections" % (LOAD_NAMES[k[1]],
+                                            SERVER_NAMES[k[2]], fmt(s),
+                                            fmt(i), IDLE_CONNECTIONS))
+    out += [""]
+    if bench.failures:
+        out += ["## Failed runs", ""]
+        for label, msg in bench.failures:
+            out.append("- %s: `%s`" % (label, msg.replace("`", "'")[:400]))
+        out += [""]
+    out += ["## Commands", "",
+            "Ports are picked by the servers (`--port=0`); `PORT` below is "
+            "the one the server printed.", "", "```"]
+    for label in sorted(bench.commands):
+        cmd = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT",
+                     bench.commands[label])
+        cmd = cmd.replace(bench.tmp + "/", "")
+        out.append("# " + label)
+        out.append(cmd)
+    out += ["```", "",
+            "`req-R-S.bin` is a gRPC-framed SimpleRequest (5-byte prefix, "
+            "then response_size = S and a payload of R zero bytes), written "
+            "by run.py; each h2load run is preceded by one `nghttp` call "
+            "that checks `grpc-status: 0` and the response size, because "
+            "h2load counts any HTTP 200 as a success.", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", required=True,
+                    help="a built crpc tree (cmake -B DIR)")
+    ap.add_argument("--duration", type=float, default=4.0,
+                    help="measured seconds per run (default 4)")
+    ap.add_argument("--warmup", type=float, default=1.0,
+                    help="warm-up seconds per run (default 1)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs per pair and scenario (default 3)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated scenario name prefixes, plus "
+                    "'memory' and 'footprint'")
+    ap.add_argument("--results", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"),
+        help="where to write the Markdown results")
+    ap.add_argument("--no-write", action="store_true",
+                    help="print the table, do not write RESULTS.md")
+    args = ap.parse_args()
+    if args.duration <= 0 or args.warmup < 0 or args.repeats < 1:
+        ap.error("--duration must be > 0, --warmup >= 0, --repeats >= 1")
+    if not os.path.isdir(args.build_dir):
+        ap.error("--build-dir %s: not a directory" % args.build_dir)
+    if os.cpu_count() < 2:
+        ap.error("needs two CPUs (server and load are pinned apart)")
+    if not shutil.which("taskset"):
+        ap.error("needs taskset (util-linux)")
+
+    tools = Tools(args.build_dir)
+    missing = [n for n, p in tools.bin.items() if not p]
+    if missing:
+        log("not built (their rows show n/a): " + ", ".join(missing))
+    if not (tools.h2load and tools.nghttp):
+        log("h2load/nghttp not found (Debian: nghttp2-client): h2load rows "
+            "show n/a")
+    if not tools.has_server("crpc") and not tools.has_server("grpcpp"):
+        log("no benchmark server in %s: build the crpc-bench-server or "
+            "grpcpp-bench-server target first" % args.build_dir)
+        return 2
+
+    only = [s for s in args.only.split(",") if s]
+    selected = [sc for sc in scenarios()
+                if not only or any(sc["name"].startswith(o) for o in only)]
+    bench = Bench(args, tools)
+    t0 = time.monotonic()
+    try:
+        bench.run_scenarios(selected)
+        if not only or "memory" in only:
+            bench.run_memory()
+        if not only or "footprint" in only:
+            bench.run_footprint()
+    finally:
+        elapsed = time.monotonic() - t0
+    lines, summary = build_table(bench, selected)
+    print("\n".join(lines))
+    for name, metric, comp, r, mark in summary:
+        print("target %-22s %-9s %-7s ratio %-6s %s" % (
+            name, METRIC_NAMES[metric], comp,
+            "%.2f" % r if r is not None else "n/a", mark))
+    print("elapsed %.1f min" % (elapsed / 60))
+    if not args.no_write:
+        write_results(args.results, bench, selected, lines, summary,
+                      machine_info(args.build_dir), sys.argv, elapsed)
+        log("wrote " + args.results)
+    shutil.rmtree(bench.tmp, ignore_errors=True)
+    if bench.failures:
+        log("%d run(s) FAILED:" % len(bench.failures))
+        for label, msg in bench.failures:
+            log("  %s: %s" % (label, msg))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
