@@ -14,6 +14,11 @@ last line "N passed, M failed". Exits 1 when anything failed.
 A pair is CLIENT:SERVER with CLIENT and SERVER one of crpc, cpp, python.
 Without --pair: the issue's five pairs (crpc client x every server, C++ and
 Python clients x crpc server).
+
+With --tls-ca, --tls-cert and --tls-key every pair runs over TLS: servers
+get --use_tls --tls_cert_file --tls_key_file, clients --use_tls
+--use_test_ca --ca_file and --server_host_override=--tls-server-name (a
+name the server certificate carries).
 """
 import argparse
 import os
@@ -84,11 +89,11 @@ def impl_commands(args):
 class Server:
     """One server process on port 0; the port is read from its stdout."""
 
-    def __init__(self, name, cmd):
+    def __init__(self, name, cmd, tls_args):
         self.name = name
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            cmd + ['--port=0', '--use_tls=false'], stdout=subprocess.PIPE,
+            cmd + ['--port=0'] + tls_args, stdout=subprocess.PIPE,
             stderr=self.err, stdin=subprocess.DEVNULL)
         self.port = self._read_port()
 
@@ -136,7 +141,7 @@ class Server:
 
 def run_case(client_cmd, port, case, args):
     cmd = client_cmd + ['--server_host=127.0.0.1', '--server_port=%d' % port,
-                        '--test_case=' + case, '--use_tls=false']
+                        '--test_case=' + case] + args.client_tls_args
     if case.endswith('_soak'):
         cmd += ['--soak_iterations=%d' % args.soak_iterations,
                 '--soak_max_failures=0',
@@ -174,7 +179,27 @@ def main():
     ap.add_argument('--soak-iterations', type=int, default=5)
     ap.add_argument('--soak-latency-ms', type=int, default=5000,
                     help='per-iteration bound (generous for sanitizers)')
+    ap.add_argument('--tls-ca', help='PEM CA that signed --tls-cert')
+    ap.add_argument('--tls-cert', help='PEM server certificate chain')
+    ap.add_argument('--tls-key', help='PEM server private key')
+    ap.add_argument('--tls-server-name', default='foo.test.google.fr',
+                    help='a name in --tls-cert (default %(default)s)')
     args = ap.parse_args()
+
+    tls = [args.tls_ca, args.tls_cert, args.tls_key]
+    if any(tls) and not all(tls):
+        ap.error('TLS needs all of --tls-ca, --tls-cert and --tls-key')
+    if all(tls):
+        server_tls_args = ['--use_tls=true',
+                           '--tls_cert_file=' + args.tls_cert,
+                           '--tls_key_file=' + args.tls_key]
+        args.client_tls_args = ['--use_tls=true', '--use_test_ca=true',
+                                '--ca_file=' + args.tls_ca,
+                                '--server_host_override=' +
+                                args.tls_server_name]
+    else:
+        server_tls_args = ['--use_tls=false']
+        args.client_tls_args = ['--use_tls=false']
 
     cases = args.case or CASES
     for c in cases:
@@ -196,9 +221,10 @@ def main():
     skips = {}     # reason -> [(pair, case)]
     for pair in pairs:
         cl, _, sv = pair.partition(':')
-        label = '%s client x %s server' % (cl, sv)
+        label = '%s client x %s server%s' % (cl, sv,
+                                             ' (TLS)' if all(tls) else '')
         print('== %s' % label, flush=True)
-        server = Server(sv, servers[sv])
+        server = Server(sv, servers[sv], server_tls_args)
         if server.port is None:
             rc = server.stop()
             out = 'server did not print a port (exit %s)\n%s' % (
