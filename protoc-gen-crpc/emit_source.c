@@ -46,7 +46,8 @@ static void emit_trampoline(cg_printer *p, cg_arena *a, const cg_service *sv,
   cg_print(p, "const %s *h = handlers;\n", sv->handlers_type);
   cg_print(p, "if (h->%s == NULL) {\n", m->lc);
   cg_indent(p);
-  const char *msg = cg_sprintf(a, "\"%s is not implemented\"", m->path + 1);
+  const char *msg =
+      cg_sprintf(a, "\"method %s is not implemented\"", m->path + 1);
   const char *sp[] = {"call", msg};
   cg_print_call(p, "crpc_call_set_status_message", sp, 2, ";");
   cg_print(p, "return CRPC_UNIMPLEMENTED;\n");
