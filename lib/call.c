@@ -93,7 +93,7 @@ void crpc__call_release_window(crpc_call *c) {
 
 bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out) {
   pthread_mutex_lock(&c->mu);
-  while (!c->recvq.head && !c->recv_closed && !c->done)
+  while (!c->recvq.head && !c->recv_closed && !c->done && !c->cancelled)
     pthread_cond_wait(&c->cv, &c->mu);
   crpc__msgbuf *m = crpc__msgq_pop(&c->recvq);
   if (m) {

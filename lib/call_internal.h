@@ -48,6 +48,7 @@ struct crpc_call {
   bool headers_sent;   /* server: response HEADERS submitted */
   bool submitted;      /* client: request HEADERS submitted */
   size_t header_bytes;
+  bool rx_discard; /* the call gave up on input: drop further DATA */
 
   /* shared [mu] */
   crpc__task kick;

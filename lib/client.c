@@ -132,6 +132,20 @@ static bool is_pending(crpc_channel *ch, crpc_call *c) {
   return false;
 }
 
+/* Gives up on the stream: RST_STREAM(CANCEL), further DATA dropped. The
+ * call stays attached until nghttp2 reports the stream closed, so nghttp2
+ * never holds a data source that points at a freed call. */
+static void reset_stream(crpc_call *c) {
+  crpc__conn *conn = c->conn;
+  if (!conn || c->rx_discard)
+    return;
+  c->rx_discard = true;
+  nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
+                            NGHTTP2_CANCEL);
+  crpc__call_release_window(c);
+  crpc__conn_schedule_flush(conn);
+}
+
 static void on_deadline(crpc__timer *t) {
   crpc_call *c =
       (crpc_call *)((char *)t - offsetof(crpc_call, deadline_timer));
@@ -143,14 +157,7 @@ static void on_deadline(crpc__timer *t) {
                      "deadline exceeded");
   c->cancelled = true;
   pthread_mutex_unlock(&c->mu);
-  if (c->conn) {
-    crpc__conn *conn = c->conn;
-    nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
-                              NGHTTP2_CANCEL);
-    crpc__call_release_window(c);
-    crpc__conn_detach(conn, c);
-    crpc__conn_schedule_flush(conn);
-  }
+  reset_stream(c);
   remove_pending(ch, c);
   finish(c, CRPC_DEADLINE_EXCEEDED, "deadline exceeded");
   crpc__call_unref(c);
@@ -171,14 +178,7 @@ void crpc__client_kick(void *arg) {
   if (done)
     goto out;
   if (cancel) {
-    if (c->conn) {
-      crpc__conn *conn = c->conn;
-      nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE,
-                                c->stream_id, NGHTTP2_CANCEL);
-      crpc__call_release_window(c);
-      crpc__conn_detach(conn, c);
-      crpc__conn_schedule_flush(conn);
-    }
+    reset_stream(c);
     remove_pending(ch, c);
     pthread_mutex_lock(&c->mu);
     c->cancelled = true;
@@ -561,6 +561,8 @@ void crpc__client_on_end_stream(crpc_call *c) {
 void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
   crpc_code code = CRPC_OK;
   char msg[128] = "";
+  if (c->rx_discard)
+    return; /* we ended it (cancel, deadline, bad data): status is set */
   if (c->http_status != 200 && c->http_status != 0) {
     /* not a gRPC answer: the spec's HTTP status mapping */
     code = crpc__http_status_to_code(c->http_status);
@@ -598,7 +600,6 @@ void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
 }
 
 void crpc__client_on_data_error(crpc_call *c, int rv) {
-  crpc__conn *conn = c->conn;
   pthread_mutex_lock(&c->mu);
   if (rv == CRPC_ETOOBIG)
     crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
@@ -607,10 +608,7 @@ void crpc__client_on_data_error(crpc_call *c, int rv) {
     crpc__status_set(&c->status, CRPC_INTERNAL,
                      "malformed message framing from the server");
   pthread_mutex_unlock(&c->mu);
-  nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
-                            NGHTTP2_CANCEL);
-  crpc__call_release_window(c);
-  crpc__conn_detach(conn, c);
+  reset_stream(c);
   finish(c, CRPC_OK, NULL);
 }
 

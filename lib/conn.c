@@ -349,6 +349,10 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
     return 0;
   }
   call->rx_bytes += len;
+  if (call->rx_discard) {
+    crpc__call_consume(call, len);
+    return 0;
+  }
   int rv = crpc__deframer_feed(&call->deframer, data, len,
                                crpc__call_on_message, call);
   if (rv != 0) {
@@ -407,6 +411,10 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
   CRPC__UNUSED(stream_id);
   CRPC__UNUSED(user_data);
   pthread_mutex_lock(&c->mu);
+  if (c->done && !c->is_server) { /* cancelled: RST_STREAM is on its way */
+    pthread_mutex_unlock(&c->mu);
+    return NGHTTP2_ERR_DEFERRED;
+  }
   while (n < length && c->sendq.head) {
     crpc__msgbuf *m = c->sendq.head;
     size_t k = m->len - m->off;

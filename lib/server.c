@@ -409,6 +409,13 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
                                 : "cannot encode the response");
     }
   }
+  if (c->deadline_ms && crpc__now_ms() >= c->deadline_ms) {
+    /* past the deadline the handler's answer no longer counts */
+    code = CRPC_DEADLINE_EXCEEDED;
+    crpc_call_set_status_message(c, "deadline exceeded");
+    free(m);
+    m = NULL;
+  }
   pthread_mutex_lock(&c->mu);
   if (!c->send_closed) {
     if (m)
@@ -692,9 +699,8 @@ void crpc__server_on_data_error(crpc_call *c, int rv) {
   else
     abort_call(c, CRPC_INTERNAL, "malformed message framing");
   /* stop reading this stream; the rest is discarded */
-  nghttp2_session_set_stream_user_data(c->conn->session, c->stream_id, NULL);
+  c->rx_discard = true;
   crpc__call_release_window(c);
-  crpc__conn_detach(c->conn, c);
 }
 
 void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
