@@ -125,6 +125,36 @@ CRPC_API void crpc_call_set_status_details(crpc_call *call, const void *data,
 /** The peer's address, e.g. "ipv4:127.0.0.1:50512" or "unix:/tmp/s". */
 CRPC_API const char *crpc_call_peer(const crpc_call *call);
 
+/** Whether the call arrived over TLS. */
+CRPC_API bool crpc_call_peer_is_tls(const crpc_call *call);
+
+/**
+ * The verified client certificate's subject (RFC 2253 form, e.g.
+ * "CN=client,O=Example"), or NULL when the client sent none (or the
+ * connection is not TLS). Valid until the handler returns.
+ */
+CRPC_API const char *crpc_call_peer_cert_subject(const crpc_call *call);
+
+/** Number of subjectAltName entries (DNS, IP, URI, email) of the verified
+ * client certificate; 0 without one. */
+CRPC_API size_t crpc_call_peer_cert_san_count(const crpc_call *call);
+
+/** The |i|th subjectAltName as "DNS:name", "IP:1.2.3.4", "URI:spiffe://..",
+ * "email:a@b"; NULL when out of range. */
+CRPC_API const char *crpc_call_peer_cert_san(const crpc_call *call, size_t i);
+
+/**
+ * Sets the encoding of the messages the server sends on this call ("gzip",
+ * "deflate", "identity"). Before the first message. If the client did not
+ * list the encoding in grpc-accept-encoding, messages go uncompressed.
+ * Returns 0, CRPC_EENCODING (unknown name) or CRPC_ESTATE.
+ */
+CRPC_API int crpc_call_set_compression(crpc_call *call, const char *encoding);
+
+/** Whether the last message crpc_call_read() returned arrived compressed
+ * (interop's expect_compressed checks). */
+CRPC_API bool crpc_call_last_read_compressed(const crpc_call *call);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,16 @@ extern "C" {
 
 typedef struct crpc_channel crpc_channel;
 
+/**
+ * Call credentials: called before each call starts, on the thread that
+ * starts it, to add metadata such as "authorization: Bearer <token>" to
+ * |md|. Return CRPC_OK, or a status code (e.g. CRPC_UNAUTHENTICATED) to fail
+ * the call with it without sending anything. Never run for an insecure
+ * (clear-text) channel unless allow_insecure_call_creds is set.
+ */
+typedef crpc_code (*crpc_call_creds_cb)(const char *method_path,
+                                        crpc_metadata *md, void *user_data);
+
 /** Options; {0} (or NULL) is the documented default of every field. Copied
  * by crpc_channel_new(), never kept (pointers inside: see each field). */
 typedef struct crpc_channel_opts {
@@ -27,6 +37,9 @@ typedef struct crpc_channel_opts {
   int64_t initial_backoff_ms;  /* reconnect back-off start; 0: 1000 */
   int64_t max_backoff_ms;      /* back-off cap; 0: 120000 */
   int64_t keepalive_ms;        /* PING when idle this long; 0: off */
+  crpc_call_creds_cb call_creds; /* per-channel call credentials */
+  void *call_creds_user_data;
+  int allow_insecure_call_creds; /* send call creds over clear text */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing
@@ -41,6 +54,9 @@ typedef struct crpc_call_opts {
   const char *compression;             /* NULL: channel default */
   crpc_metadata *initial_metadata_out; /* response headers appended here */
   crpc_metadata *trailing_metadata_out; /* trailers appended here */
+  crpc_call_creds_cb call_creds;       /* per-call credentials (after the
+                                          channel's) */
+  void *call_creds_user_data;
 } crpc_call_opts;
 
 /**

@@ -60,6 +60,21 @@ CRPC_API int crpc_server_register_service(crpc_server *s,
                                           const void *handlers, unsigned flags,
                                           void *user_data);
 
+/**
+ * Authorization hook, run before every handler (on the handler's thread)
+ * with the call's request metadata and peer identity available
+ * (crpc_call_request_metadata, crpc_call_peer_cert_subject, ...). Return
+ * CRPC_OK to let the handler run, or e.g. CRPC_UNAUTHENTICATED /
+ * CRPC_PERMISSION_DENIED (message: crpc_call_set_status_message) to end the
+ * call with that status.
+ */
+typedef crpc_code (*crpc_auth_hook)(crpc_call *call, void *user_data);
+
+/** Installs |hook| (NULL removes it). Before crpc_server_start(). Returns 0,
+ * CRPC_EINVAL or CRPC_ESTATE. */
+CRPC_API int crpc_server_set_auth_hook(crpc_server *s, crpc_auth_hook hook,
+                                       void *user_data);
+
 /** Starts the reactor threads. Returns 0, CRPC_ESTATE, CRPC_ESYS. */
 CRPC_API int crpc_server_start(crpc_server *s);
 
@@ -69,6 +84,15 @@ CRPC_API int crpc_server_start(crpc_server *s);
  * when every connection is closed. Any thread except a handler's.
  */
 CRPC_API void crpc_server_shutdown(crpc_server *s, int64_t grace_ms);
+
+/**
+ * Reloads the certificate chain and key of every TLS listener from the
+ * files given to crpc_server_listen() (e.g. after rotation): new
+ * connections use the new ones, open connections are unaffected. Any
+ * thread. Returns 0, or CRPC_ETLS (files unreadable or not matching; the
+ * old credentials stay in use).
+ */
+CRPC_API int crpc_server_reload_tls(crpc_server *s);
 
 /** Blocks until crpc_server_shutdown() has completed (from another thread). */
 CRPC_API void crpc_server_wait(crpc_server *s);
