@@ -153,7 +153,7 @@ static void test_round_trips(void **state) {
 }
 
 static void test_formats(void **state) {
-  uint8_t in[1000], *z, *d;
+  uint8_t in[1000], *z, *d = NULL;
   size_t zlen, dlen;
   (void)state;
   fill_text(in, sizeof(in));
