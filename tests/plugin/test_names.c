@@ -24,13 +24,17 @@ static int teardown(void **state) {
 
 static void test_camel_to_lower(void **state) {
   (void)state;
-  static const char *const cases[][2] = {
-      {"SayHello", "say_hello"},   {"HTTPGet", "httpget"},
-      {"Say_Hello", "say__hello"}, {"GetURLList", "get_urllist"},
-      {"ping", "ping"},            {"aB", "a_b"},
-      {"A1B", "a1_b"},             {"HTTPReply", "httpreply"},
-      {"Nested_Thing", "nested__thing"},
-      {"_x", "_x"},                {"", ""}};
+  static const char *const cases[][2] = {{"SayHello", "say_hello"},
+                                         {"HTTPGet", "httpget"},
+                                         {"Say_Hello", "say__hello"},
+                                         {"GetURLList", "get_urllist"},
+                                         {"ping", "ping"},
+                                         {"aB", "a_b"},
+                                         {"A1B", "a1_b"},
+                                         {"HTTPReply", "httpreply"},
+                                         {"Nested_Thing", "nested__thing"},
+                                         {"_x", "_x"},
+                                         {"", ""}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     assert_string_equal(cg_camel_to_lower(&arena, cases[i][0]), cases[i][1]);
 }
@@ -46,16 +50,15 @@ static void test_camel_to_upper(void **state) {
 
 static void test_to_camel(void **state) {
   (void)state;
-  static const char *const cases[][2] = {
-      {"my_pkg", "MyPkg"},
-      {"hello_request", "HelloRequest"},
-      {"Nested_Thing", "NestedThing"},
-      {"v1", "V1"},
-      {"__x__y", "XY"},
-      {"HTTPGet", "HTTPGet"},
-      {"second_service", "SecondService"},
-      {"q_x", "QX"},
-      {"common_v2", "CommonV2"}};
+  static const char *const cases[][2] = {{"my_pkg", "MyPkg"},
+                                         {"hello_request", "HelloRequest"},
+                                         {"Nested_Thing", "NestedThing"},
+                                         {"v1", "V1"},
+                                         {"__x__y", "XY"},
+                                         {"HTTPGet", "HTTPGet"},
+                                         {"second_service", "SecondService"},
+                                         {"q_x", "QX"},
+                                         {"common_v2", "CommonV2"}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     assert_string_equal(cg_to_camel(&arena, cases[i][0]), cases[i][1]);
 }
@@ -149,8 +152,8 @@ static void test_file_options(void **state) {
 
   /* c_package = "Zed.q_x" (field 6), const_strings (4, skipped), then a
    * second occurrence: gen_pack_helpers = false, c_package = "b". */
-  static const uint8_t p1[] = {0x32, 7, 'Z', 'e', 'd', '.', 'q', '_', 'x',
-                               0x20, 1};
+  static const uint8_t p1[] = {0x32, 7,   'Z', 'e',  'd', '.',
+                               'q',  '_', 'x', 0x20, 1};
   static const uint8_t p2[] = {0x10, 0x00, 0x32, 1, 'b'};
   uint8_t b1[32], b2[32];
   ProtobufCMessageUnknownField u[2] = {ext(b1, p1, sizeof(p1)),

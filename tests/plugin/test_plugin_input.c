@@ -130,8 +130,8 @@ static Response *check_sane(const result *r) {
 
 /* A request for |file| over the whole descriptor set, packed. */
 static uint8_t *pack_request(Request *req, size_t *len) {
-  *len = google__protobuf__compiler__code_generator_request__get_packed_size(
-      req);
+  *len =
+      google__protobuf__compiler__code_generator_request__get_packed_size(req);
   uint8_t *buf = malloc(*len ? *len : 1);
   assert_non_null(buf);
   google__protobuf__compiler__code_generator_request__pack(req, buf);
@@ -154,7 +154,6 @@ static void test_garbage(void **state) {
   assert_int_equal(r.exit_code, 1);
   assert_non_null(strstr(r.err, "not a CodeGeneratorRequest"));
   result_free(&r);
-
 }
 
 static void test_empty_request(void **state) {
@@ -166,7 +165,7 @@ static void test_empty_request(void **state) {
   assert_null(resp->error);
   assert_int_equal(resp->n_file, 0);
   google__protobuf__compiler__code_generator_response__free_unpacked(resp,
-                                                                      NULL);
+                                                                     NULL);
   result_free(&r);
 }
 
@@ -187,7 +186,7 @@ static void test_valid_request(void **state) {
   assert_string_equal(resp->file[1]->name, "my_pkg/edge.crpc.c");
   assert_true(resp->has_supported_features);
   google__protobuf__compiler__code_generator_response__free_unpacked(resp,
-                                                                      NULL);
+                                                                     NULL);
   result_free(&r);
 
   /* Every truncation of a valid request: a clean answer either way. */
@@ -195,8 +194,8 @@ static void test_valid_request(void **state) {
     result t = run(in, cut);
     Response *tr = check_sane(&t);
     if (tr)
-      google__protobuf__compiler__code_generator_response__free_unpacked(
-          tr, NULL);
+      google__protobuf__compiler__code_generator_response__free_unpacked(tr,
+                                                                         NULL);
     result_free(&t);
   }
 
@@ -213,8 +212,8 @@ static void test_valid_request(void **state) {
     result t = run(bad, len);
     Response *tr = check_sane(&t);
     if (tr)
-      google__protobuf__compiler__code_generator_response__free_unpacked(
-          tr, NULL);
+      google__protobuf__compiler__code_generator_response__free_unpacked(tr,
+                                                                         NULL);
     result_free(&t);
     free(bad);
   }
@@ -232,7 +231,7 @@ static void expect_error(Request *req, const char *needle) {
              resp->error ? resp->error : "(none)");
   assert_int_equal(resp->n_file, 0);
   google__protobuf__compiler__code_generator_response__free_unpacked(resp,
-                                                                      NULL);
+                                                                     NULL);
   result_free(&r);
   free(in);
 }
