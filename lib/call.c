@@ -166,6 +166,7 @@ bool crpc_call_read(crpc_call *c, ProtobufCMessage **msg_out) {
     return false;
   const ProtobufCMessageDescriptor *d =
       c->is_server ? c->method->input : c->method->output;
+  c->last_read_compressed = m->compressed;
   crpc_code code = crpc__unframe_message(d, c->is_server ? NULL : c->alloc, m,
                                          c->recv_enc, c->max_recv, msg_out,
                                          &st);
@@ -329,4 +330,24 @@ void crpc_call_set_status_details(crpc_call *c, const void *data,
 
 const char *crpc_call_peer(const crpc_call *c) {
   return c && c->peer[0] ? c->peer : "unknown";
+}
+
+int crpc_call_set_compression(crpc_call *c, const char *encoding) {
+  if (!c || !encoding || !c->is_server)
+    return CRPC_EINVAL;
+  crpc__encoding enc = crpc__encoding_from_name(encoding, strlen(encoding));
+  if (enc == CRPC__ENC_UNKNOWN)
+    return CRPC_EENCODING;
+  pthread_mutex_lock(&c->mu);
+  int rv = 0;
+  if (c->headers_sent || c->sendq.head || c->send_closed)
+    rv = CRPC_ESTATE;
+  else /* only what the client said it can decode */
+    c->send_enc = c->accepts_enc[enc] ? enc : CRPC__ENC_IDENTITY;
+  pthread_mutex_unlock(&c->mu);
+  return rv;
+}
+
+bool crpc_call_last_read_compressed(const crpc_call *c) {
+  return c && c->last_read_compressed;
 }

@@ -49,6 +49,7 @@ struct crpc_call {
   bool submitted;      /* client: request HEADERS submitted */
   size_t header_bytes;
   bool rx_discard; /* the call gave up on input: drop further DATA */
+  bool last_read_compressed; /* [user] */
 
   /* shared [mu] */
   crpc__task kick;
