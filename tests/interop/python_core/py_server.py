@@ -23,6 +23,7 @@ import time
 from concurrent import futures
 
 import grpc
+import grpc._server  # CallState reads its cancellation flag
 
 CODES = {c.value[0]: c for c in grpc.StatusCode}
 
@@ -68,11 +69,16 @@ class Outcomes:
 
 
 class CallState:
-    """Tracks one call: wakes sleeps on termination, records the outcome.
+    """Tracks one call: wakes sleeps when it ends, records its outcome.
 
-    grpcio runs the termination callback when the call ends for any
-    reason. If the handler has not said it is done by then, the call was
-    cancelled (by the peer or the deadline) under it.
+    The outcome is recorded from grpcio's termination callback, which runs
+    once every operation of the call has completed, including "receive
+    close on server", whose cancelled flag is the only reliable sign that
+    the peer (or the deadline) cancelled the call. A handler's own view is
+    racy: when a client cancels a stream, the pending read may complete as
+    a plain end of stream before that flag is seen. grpcio keeps the flag
+    in a private field, so fall back to "the handler had not finished"
+    where that field is missing.
     """
 
     def __init__(self, context, outcomes):
@@ -83,15 +89,19 @@ class CallState:
         self.messages = 0
         self.done = False
         self.ended = threading.Event()
-        self._lock = threading.Lock()
         if not context.add_callback(self._on_end):
             self.ended.set()
 
+    def _was_cancelled(self):
+        state = getattr(self.context, "_state", None)
+        cancelled = getattr(grpc._server, "_CANCELLED", None)
+        if state is not None and cancelled is not None:
+            return state.client is cancelled
+        return not self.done
+
     def _on_end(self):
-        with self._lock:
-            if not self.done:
-                self.outcomes.record(self.tag, True, self.time_left,
-                                     self.messages)
+        self.outcomes.record(self.tag, self._was_cancelled(), self.time_left,
+                             self.messages)
         self.ended.set()
 
     def set_tag(self, tag):
@@ -105,14 +115,8 @@ class CallState:
         return self.context.is_active()
 
     def finish(self):
-        """The handler is returning normally (or with a status)."""
-        with self._lock:
-            if self.done:
-                return
-            self.done = True
-            cancelled = not self.context.is_active()
-            self.outcomes.record(self.tag, cancelled, self.time_left,
-                                 self.messages)
+        """The handler is returning (normally or with a status)."""
+        self.done = True
 
 
 def pattern(n):

@@ -11,6 +11,7 @@ that line, never for a guessed time, then runs the client with "{port}" and
 output must match every --expect regex, and its exit code must be
 --client-rc (default 0). Finally the server gets SIGTERM and must exit 0
 within 20 s (this checks clean shutdown, and leak reports under ASan).
+"--server none" runs the client alone (for checks that need no server).
 Exits 0 on success, 1 otherwise.
 """
 
@@ -112,18 +113,23 @@ def stop_server(proc):
 def main():
     opts, server_argv, client_argv = parse_args(sys.argv[1:])
     deadline = time.monotonic() + opts["timeout"]
-    log("server: " + " ".join(server_argv))
-    server = subprocess.Popen(server_argv, stdout=subprocess.PIPE)
+    server = None
+    t = None
+    if server_argv != ["none"]:
+        log("server: " + " ".join(server_argv))
+        server = subprocess.Popen(server_argv, stdout=subprocess.PIPE)
     ok = True
     try:
-        port, rest = wait_for_port(server, deadline)
-        if port is None:
-            return 1
-        t = threading.Thread(target=drain, args=(server, rest), daemon=True)
-        t.start()
-        target = "127.0.0.1:%d" % port
-        client_argv = [a.replace("{port}", str(port))
-                       .replace("{target}", target) for a in client_argv]
+        if server is not None:
+            port, rest = wait_for_port(server, deadline)
+            if port is None:
+                return 1
+            t = threading.Thread(target=drain, args=(server, rest),
+                                 daemon=True)
+            t.start()
+            target = "127.0.0.1:%d" % port
+            client_argv = [a.replace("{port}", str(port))
+                           .replace("{target}", target) for a in client_argv]
         log("client: " + " ".join(client_argv))
         try:
             res = subprocess.run(client_argv, stdout=subprocess.PIPE,
@@ -151,11 +157,12 @@ def main():
             if not rx.search(out) and not rx.search(err):
                 log("client output does not match %r" % rx.pattern)
                 ok = False
-        if not stop_server(server):
-            ok = False
-        t.join(timeout=5)
+        if server is not None:
+            if not stop_server(server):
+                ok = False
+            t.join(timeout=5)
     finally:
-        if server.poll() is None:
+        if server is not None and server.poll() is None:
             server.kill()
             server.wait()
     log("PASS" if ok else "FAIL")
