@@ -281,9 +281,9 @@ int main(int argc, char **argv) {
   uint64_t t1 = bench_now_ns();
   {
     std::unique_lock<std::mutex> l(g_mu);
-    if (!g_cv.wait_for(l, std::chrono::seconds(30),
+    if (!g_cv.wait_for(l, std::chrono::seconds(10),
                        [] { return g_outstanding.load() == 0; }))
-      bench_fail("%ld calls still running 30 s after the end of the run",
+      bench_fail("%ld calls still running 10 s after the end of the run",
                  g_outstanding.load());
   }
   for (auto &q : cqs)

@@ -767,10 +767,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", required=True,
                     help="a built crpc tree (cmake -B DIR)")
-    ap.add_argument("--duration", type=float, default=4.0,
-                    help="measured seconds per run (default 4)")
-    ap.add_argument("--warmup", type=float, default=1.0,
-                    help="warm-up seconds per run (default 1)")
+    ap.add_argument("--duration", type=float, default=3.0,
+                    help="measured seconds per run (default 3)")
+    ap.add_argument("--warmup", type=float, default=0.5,
+                    help="warm-up seconds per run (default 0.5)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per pair and scenario (default 3)")
     ap.add_argument("--only", default="",
