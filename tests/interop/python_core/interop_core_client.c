@@ -162,6 +162,7 @@ static bool unary_large_request(ctx *c) {
   req.payload.data = payload;
   req.payload.len = n;
   crpc_call_opts o = default_opts();
+  o.timeout_ms = 10000; /* a stall fails fast */
   crpc_code code = crpc__test__echo__unary__call(c->ch, &o, &req, &resp, &st);
   EXPECT_CODE(code, &st, CRPC_OK);
   EXPECT(bytes_eq(resp->payload, payload, n), "1 MiB payload not intact");
@@ -186,6 +187,7 @@ static bool unary_large_response(ctx *c) {
   Crpc__Test__EchoRequest req = CRPC__TEST__ECHO_REQUEST__INIT;
   req.response_size = (int32_t)n;
   crpc_call_opts o = default_opts();
+  o.timeout_ms = 10000; /* a stall fails fast */
   crpc_code code = crpc__test__echo__unary__call(c->ch, &o, &req, &resp, &st);
   EXPECT_CODE(code, &st, CRPC_OK);
   EXPECT(bytes_eq(resp->payload, want, n), "3 MiB payload corrupt");

@@ -137,7 +137,7 @@ def unary_empty(ctx):
 def unary_large_request(ctx):
     payload = os.urandom(1024 * 1024)
     r = ctx.stub("echo").Unary(epb().EchoRequest(payload=payload),
-                               timeout=30)
+                               timeout=10)
     expect(r.payload == payload, "1 MiB payload not echoed intact")
 
 
@@ -145,7 +145,7 @@ def unary_large_request(ctx):
 def unary_large_response(ctx):
     n = 3 * 1024 * 1024
     r = ctx.stub("echo").Unary(epb().EchoRequest(response_size=n),
-                               timeout=30)
+                               timeout=10)
     expect(r.payload == pattern(n), "3 MiB response payload corrupt")
 
 
