@@ -40,8 +40,8 @@ static bool get_one_feature(crpc_channel *ch, int32_t lat, int32_t lon) {
   point.longitude = lon;
   Routeguide__Feature *feature = NULL;
   crpc_status st = {0};
-  crpc_code code = routeguide__route_guide__get_feature__call(
-      ch, NULL, &point, &feature, &st);
+  crpc_code code = routeguide__route_guide__get_feature__call(ch, NULL, &point,
+                                                              &feature, &st);
   if (code != CRPC_OK) {
     print_failure("GetFeature", code, &st);
     crpc_status_clear(&st);
@@ -83,8 +83,8 @@ static bool list_features(crpc_channel *ch) {
   printf("Looking for features between 40, -75 and 42, -73\n");
 
   crpc_call *call = NULL;
-  int rv = routeguide__route_guide__list_features__start(&call, ch, NULL,
-                                                         &rect);
+  int rv =
+      routeguide__route_guide__list_features__start(&call, ch, NULL, &rect);
   if (rv != 0) {
     printf("ListFeatures cannot start: %s\n", crpc_strerror(rv));
     return false;
@@ -108,8 +108,7 @@ static bool list_features(crpc_channel *ch) {
   return true;
 }
 
-static bool record_route(crpc_channel *ch, const rg_db *db,
-                         unsigned *seed) {
+static bool record_route(crpc_channel *ch, const rg_db *db, unsigned *seed) {
   enum { POINTS = 10 };
   crpc_call *call = NULL;
   int rv = routeguide__route_guide__record_route__start(&call, ch, NULL);

@@ -191,14 +191,30 @@ static int parse_string(parser *ps, char **out) {
     ps->p++;
     char e = *ps->p++;
     switch (e) {
-    case '"': buf[n++] = '"'; break;
-    case '\\': buf[n++] = '\\'; break;
-    case '/': buf[n++] = '/'; break;
-    case 'b': buf[n++] = '\b'; break;
-    case 'f': buf[n++] = '\f'; break;
-    case 'n': buf[n++] = '\n'; break;
-    case 'r': buf[n++] = '\r'; break;
-    case 't': buf[n++] = '\t'; break;
+    case '"':
+      buf[n++] = '"';
+      break;
+    case '\\':
+      buf[n++] = '\\';
+      break;
+    case '/':
+      buf[n++] = '/';
+      break;
+    case 'b':
+      buf[n++] = '\b';
+      break;
+    case 'f':
+      buf[n++] = '\f';
+      break;
+    case 'n':
+      buf[n++] = '\n';
+      break;
+    case 'r':
+      buf[n++] = '\r';
+      break;
+    case 't':
+      buf[n++] = '\t';
+      break;
     case 'u': {
       unsigned cp, lo;
       if (hex4(ps, &cp) != 0) {
@@ -405,8 +421,7 @@ typedef struct loc_ctx {
   bool have_lat, have_lon;
 } loc_ctx;
 
-static int location_member(parser *ps, const char *key, void *ctx,
-                           int depth) {
+static int location_member(parser *ps, const char *key, void *ctx, int depth) {
   loc_ctx *lc = ctx;
   if (strcmp(key, "latitude") == 0) {
     lc->have_lat = true;
@@ -424,8 +439,7 @@ typedef struct feature_ctx {
   bool have_loc;
 } feature_ctx;
 
-static int feature_member(parser *ps, const char *key, void *ctx,
-                          int depth) {
+static int feature_member(parser *ps, const char *key, void *ctx, int depth) {
   feature_ctx *fc = ctx;
   if (strcmp(key, "name") == 0) {
     char *name = NULL;
@@ -559,8 +573,8 @@ const rg_feature *rg_db_find(const rg_db *db, int32_t latitude,
   return NULL;
 }
 
-bool rg_in_rect(int32_t lo_lat, int32_t lo_lon, int32_t hi_lat,
-                int32_t hi_lon, int32_t lat, int32_t lon) {
+bool rg_in_rect(int32_t lo_lat, int32_t lo_lon, int32_t hi_lat, int32_t hi_lon,
+                int32_t lat, int32_t lon) {
   int32_t left = lo_lon < hi_lon ? lo_lon : hi_lon;
   int32_t right = lo_lon > hi_lon ? lo_lon : hi_lon;
   int32_t bottom = lo_lat < hi_lat ? lo_lat : hi_lat;

@@ -39,8 +39,8 @@ const rg_feature *rg_db_find(const rg_db *db, int32_t latitude,
 
 /* Whether the point lies inside the rectangle spanned by two corners given
  * in any order (borders included). */
-bool rg_in_rect(int32_t lo_lat, int32_t lo_lon, int32_t hi_lat,
-                int32_t hi_lon, int32_t lat, int32_t lon);
+bool rg_in_rect(int32_t lo_lat, int32_t lo_lon, int32_t hi_lat, int32_t hi_lon,
+                int32_t lat, int32_t lon);
 
 /* Great-circle distance in metres between two E7 points (haversine). */
 double rg_distance(int32_t lat1, int32_t lon1, int32_t lat2, int32_t lon2);

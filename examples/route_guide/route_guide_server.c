@@ -234,8 +234,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot load the feature database: %s\n", err);
     return 1;
   }
-  fprintf(stderr, "route-guide-server: %zu features from %s\n", db.n,
-          db_path);
+  fprintf(stderr, "route-guide-server: %zu features from %s\n", db.n, db_path);
 
   /* Stop signals are taken by sigwait() only (threads inherit the mask). */
   sigset_t stop;

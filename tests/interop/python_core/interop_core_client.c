@@ -54,7 +54,7 @@ static void failf(ctx *c, const char *fmt, ...) {
   } while (0)
 
 #define EXPECT_CODE(got, st, want)                                             \
-  EXPECT((got) == (want), "status %s (%s), want %s", crpc_code_name(got),     \
+  EXPECT((got) == (want), "status %s (%s), want %s", crpc_code_name(got),      \
          crpc_status_message(st), crpc_code_name(want))
 
 static int64_t now_ms(void) {
@@ -94,8 +94,8 @@ static crpc_call_opts default_opts(void) {
 }
 
 /* What the server's handler saw for a tagged call. */
-static crpc_code get_outcome(ctx *c, const char *tag,
-                             Crpc__Test__Outcome **out, crpc_status *st) {
+static crpc_code get_outcome(ctx *c, const char *tag, Crpc__Test__Outcome **out,
+                             crpc_status *st) {
   Crpc__Test__OutcomeRequest req = CRPC__TEST__OUTCOME_REQUEST__INIT;
   req.tag = (char *)tag;
   req.wait_ms = 10000;
@@ -117,8 +117,7 @@ static bool unary_basic(ctx *c) {
   bool ok = false;
   crpc_code code = crpc__test__echo__unary__call(c->ch, &o, &req, &resp, &st);
   EXPECT_CODE(code, &st, CRPC_OK);
-  EXPECT(strcmp(resp->message, "hello crpc") == 0, "message %s",
-         resp->message);
+  EXPECT(strcmp(resp->message, "hello crpc") == 0, "message %s", resp->message);
   EXPECT(bytes_eq(resp->payload, payload, sizeof(payload)), "payload");
   ok = true;
 out:
@@ -560,8 +559,8 @@ out:
 
 /* --------------------------------------------------------- metadata ---- */
 
-static const uint8_t blob[] = {0x00, 0x01, 0x80, 0xff, ' ', 'b', 'i',  'n',
-                               'a',  'r',  'y',  '\r', '\n'};
+static const uint8_t blob[] = {0x00, 0x01, 0x80, 0xff, ' ',  'b', 'i',
+                               'n',  'a',  'r',  'y',  '\r', '\n'};
 
 static int echo_md_new(crpc_metadata **out) {
   crpc_metadata *md = NULL;
@@ -696,9 +695,9 @@ static bool metadata_server_stream(ctx *c) {
   req.response_count = 2;
   int rv = crpc__test__echo__server_stream__start(&call, c->ch, &o, &req);
   EXPECT(rv == 0, "start: %s", crpc_strerror(rv));
-  EXPECT(check_echoed(c, crpc_call_initial_metadata(call), NULL, true,
-                      "headers"),
-         "headers");
+  EXPECT(
+      check_echoed(c, crpc_call_initial_metadata(call), NULL, true, "headers"),
+      "headers");
   while (crpc__test__echo__server_stream__read(call, &r)) {
     crpc__test__echo_response__free_unpacked(r, NULL);
     r = NULL;
@@ -804,8 +803,7 @@ static bool metadata_bin_all_bytes(ctx *c) {
   }
   EXPECT(crpc_metadata_new(&md) == 0 && crpc_metadata_new(&headers) == 0 &&
              crpc_metadata_new(&trailers) == 0 &&
-             crpc_metadata_add(md, "x-echo-all-bin", value, sizeof(value)) ==
-                 0,
+             crpc_metadata_add(md, "x-echo-all-bin", value, sizeof(value)) == 0,
          "metadata set-up failed");
   crpc_call_opts o = default_opts();
   o.metadata = md;
@@ -839,7 +837,9 @@ out:
 /* Needs percent-encoding on the wire: non-ASCII UTF-8, '%' (also before
  * hex digits and at the end), a newline and a tab. */
 static const char status_text[] =
-    "100% sure: \xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xe2\x9c\x93 "
+    "100% sure: \xc3\xbcn\xc3\xaf"
+    "c\xc3\xb6"
+    "d\xc3\xa9 \xe2\x9c\x93 "
     "\xe2\x80\x94 \xe2\x98\x83 \xf0\x9f\x98\x80\nsecond line\ttab %41 %zz %";
 
 static bool status_message_encoding(ctx *c) {
@@ -874,8 +874,7 @@ static bool status_all_codes(ctx *c) {
     req.status_code = code;
     req.status_message = msg;
     crpc_call_opts o = default_opts();
-    crpc_code got =
-        crpc__test__echo__unary__call(c->ch, &o, &req, &resp, &st);
+    crpc_code got = crpc__test__echo__unary__call(c->ch, &o, &req, &resp, &st);
     EXPECT_CODE(got, &st, (crpc_code)code);
     EXPECT(st.message != NULL && strcmp(st.message, msg) == 0,
            "%s: message '%s'", msg, crpc_status_message(&st));
@@ -1002,10 +1001,9 @@ out:
 }
 
 static bool unknown_method_path(ctx *c) {
-  static const crpc_method nosuch = {
-      "/crpc.test.Echo/NoSuchMethod", CRPC_UNARY,
-      &crpc__test__echo_request__descriptor,
-      &crpc__test__echo_response__descriptor};
+  static const crpc_method nosuch = {"/crpc.test.Echo/NoSuchMethod", CRPC_UNARY,
+                                     &crpc__test__echo_request__descriptor,
+                                     &crpc__test__echo_response__descriptor};
   Crpc__Test__EchoRequest req = CRPC__TEST__ECHO_REQUEST__INIT;
   ProtobufCMessage *resp = NULL;
   Crpc__Test__EchoResponse *r2 = NULL;
@@ -1180,8 +1178,8 @@ static bool concurrent_unary(ctx *c) {
     req.payload.data = payload;
     req.payload.len = (size_t)i * 100;
     /* The request is packed before call_async returns: stack is fine. */
-    int rv = crpc__test__echo__unary__call_async(c->ch, &o, &req,
-                                                 on_unary_done, &slots[i]);
+    int rv = crpc__test__echo__unary__call_async(c->ch, &o, &req, on_unary_done,
+                                                 &slots[i]);
     if (rv != 0) {
       failf(c, "call_async %d: %s", i, crpc_strerror(rv));
       break;
@@ -1236,8 +1234,8 @@ static void *stream_thread(void *arg) {
     char want[32];
     snprintf(want, sizeof(want), "%d.%d", j->id, got);
     if (strcmp(r->message, want) != 0 && j->why[0] == '\0') {
-      snprintf(j->why, sizeof(j->why), "stream %d: got '%s', want '%s'",
-               j->id, r->message, want);
+      snprintf(j->why, sizeof(j->why), "stream %d: got '%s', want '%s'", j->id,
+               r->message, want);
     }
     got++;
     crpc__test__echo_response__free_unpacked(r, NULL);
@@ -1337,7 +1335,8 @@ typedef struct check {
   bool (*fn)(ctx *c);
 } check;
 
-#define CHECK(name) {#name, name}
+#define CHECK(name)                                                            \
+  { #name, name }
 
 static const check checks[] = {
     CHECK(unary_basic),
@@ -1395,9 +1394,8 @@ int main(int argc, char **argv) {
       }
       only[n_only++] = name;
     } else {
-      fprintf(stderr,
-              "usage: interop-core-client --target=HOST:PORT "
-              "[--check=NAME]...\n");
+      fprintf(stderr, "usage: interop-core-client --target=HOST:PORT "
+                      "[--check=NAME]...\n");
       return 2;
     }
   }

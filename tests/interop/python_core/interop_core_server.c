@@ -167,15 +167,15 @@ static void fill_pattern(uint8_t *p, size_t n) {
 static bool response_payload(crpc_call *call,
                              const Crpc__Test__EchoRequest *req,
                              ProtobufCBinaryData *out) {
-  size_t n = req->response_size > 0 ? (size_t)req->response_size
-                                    : req->payload.len;
+  size_t n =
+      req->response_size > 0 ? (size_t)req->response_size : req->payload.len;
   out->len = n;
   out->data = NULL;
   if (n == 0) {
     return true;
   }
-  if (n > MAX_RESPONSE_SIZE || (out->data = crpc_call_arena_alloc(call, n)) ==
-                                   NULL) {
+  if (n > MAX_RESPONSE_SIZE ||
+      (out->data = crpc_call_arena_alloc(call, n)) == NULL) {
     return false;
   }
   if (req->response_size > 0) {
@@ -273,8 +273,7 @@ static bool buf_append(buf *b, const void *p, size_t n) {
   return true;
 }
 
-static crpc_code client_stream(crpc_call *call,
-                               Crpc__Test__EchoResponse *resp,
+static crpc_code client_stream(crpc_call *call, Crpc__Test__EchoResponse *resp,
                                void *user_data) {
   echo_metadata(call);
   int64_t time_left = crpc_call_time_left_ms(call);
@@ -306,9 +305,8 @@ static crpc_code client_stream(crpc_call *call,
     resp->message = crpc_call_arena_strdup(
         call, message.data != NULL ? (char *)message.data : "");
     resp->payload.len = payload.len;
-    if (payload.len > 0 &&
-        (resp->payload.data = crpc_call_arena_alloc(call, payload.len)) !=
-            NULL) {
+    if (payload.len > 0 && (resp->payload.data = crpc_call_arena_alloc(
+                                call, payload.len)) != NULL) {
       memcpy(resp->payload.data, payload.data, payload.len);
     }
     if (resp->message == NULL ||

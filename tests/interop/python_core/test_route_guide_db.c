@@ -38,8 +38,8 @@ static void good(void) {
     CHECK(db.n == 2, "%zu features", db.n);
     CHECK(db.features[0].latitude == -2147483647 - 1, "int32 min");
     CHECK(db.features[0].longitude == 2147483647, "int32 max");
-    CHECK(strcmp(db.features[0].name,
-                 "\xf0\x9f\x98\x80 caf\xc3\xa9 \"q\" /") == 0,
+    CHECK(strcmp(db.features[0].name, "\xf0\x9f\x98\x80 caf\xc3\xa9 \"q\" /") ==
+              0,
           "unescaped name '%s'", db.features[0].name);
     CHECK(db.features[1].name[0] == '\0', "missing name is empty");
     CHECK(rg_db_find(&db, 1, 2) == &db.features[1], "find");
@@ -72,7 +72,8 @@ static void bad(void) {
       "\"\xc0\xaf\"}]",
       "[{\"location\": {\"latitude\": 1, \"longitude\": 2}, \"name\": "
       "\"tab\there\"}]",
-      "[{\"location\": {\"latitude\": 1, \"longitude\": 2}, \"name\": \"x\\q\"}]",
+      "[{\"location\": {\"latitude\": 1, \"longitude\": 2}, \"name\": "
+      "\"x\\q\"}]",
       "[{\"location\": {\"latitude\": 1, \"longitude\": 2}, \"name\": \"abc",
       "[{\"location\": {\"latitude\": 1, \"longitude\": 2}}] trailing",
       "[{\"location\": {\"latitude\": 1, \"longitude\": 2}},]",
