@@ -18,8 +18,8 @@ static const char *kind_name(cg_kind k) {
   return "?";
 }
 
-static void decl(cg_printer *p, cg_arena *a, const char *ret,
-                 const char *name, const char *const *params, size_t n) {
+static void decl(cg_printer *p, cg_arena *a, const char *ret, const char *name,
+                 const char *const *params, size_t n) {
   cg_print_call(p, cg_sprintf(a, "%s%s", ret, name), params, n, ";");
 }
 
@@ -33,10 +33,11 @@ static void emit_client(cg_printer *p, cg_arena *a, const cg_method *m) {
 
   switch (m->kind) {
   case CG_UNARY: {
-    cg_print(p, "/* Blocking call. On CRPC_OK *resp is yours: free it with\n"
-                " *   %s(*resp, allocator)\n"
-                " * (allocator: the channel's msg_allocator, NULL by "
-                "default). */\n",
+    cg_print(p,
+             "/* Blocking call. On CRPC_OK *resp is yours: free it with\n"
+             " *   %s(*resp, allocator)\n"
+             " * (allocator: the channel's msg_allocator, NULL by "
+             "default). */\n",
              m->out_free);
     const char *ps[] = {ch, opts, req, resp_out, "crpc_status *st"};
     decl(p, a, "crpc_code ", cg_sprintf(a, "%s__call", P), ps, 5);
@@ -91,9 +92,10 @@ static void emit_client(cg_printer *p, cg_arena *a, const cg_method *m) {
     decl(p, a, "bool ", cg_sprintf(a, "%s__writes_done", P), ps, 1);
   }
   if (m->kind == CG_SERVER_STREAMING || m->kind == CG_BIDI_STREAMING) {
-    cg_print(p, "/* The next response, or false at the end (status: "
-                "__finish). *resp is\n"
-                " * yours: %s(*resp, allocator). */\n",
+    cg_print(p,
+             "/* The next response, or false at the end (status: "
+             "__finish). *resp is\n"
+             " * yours: %s(*resp, allocator). */\n",
              m->out_free);
     const char *ps[] = {"crpc_call *call", resp_out};
     decl(p, a, "bool ", cg_sprintf(a, "%s__read", P), ps, 2);
@@ -121,12 +123,12 @@ static void emit_server_helpers(cg_printer *p, cg_arena *a,
     decl(p, a, "bool ", cg_sprintf(a, "%s__server_write", m->prefix), ps, 2);
   }
   if (m->kind == CG_CLIENT_STREAMING || m->kind == CG_BIDI_STREAMING) {
-    cg_print(p, "/* Server side: the next request, or false at the end. "
-                "*req is yours:\n"
-                " * %s(*req, NULL). */\n",
+    cg_print(p,
+             "/* Server side: the next request, or false at the end. "
+             "*req is yours:\n"
+             " * %s(*req, NULL). */\n",
              m->in_free);
-    const char *ps[] = {"crpc_call *call",
-                        cg_sprintf(a, "%s **req", m->in_c)};
+    const char *ps[] = {"crpc_call *call", cg_sprintf(a, "%s **req", m->in_c)};
     decl(p, a, "bool ", cg_sprintf(a, "%s__server_read", m->prefix), ps, 2);
   }
 }

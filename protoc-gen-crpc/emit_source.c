@@ -26,8 +26,8 @@ static const char *kind_enum(cg_kind k) {
   return "CRPC_UNARY";
 }
 
-static void defn(cg_printer *p, cg_arena *a, const char *ret,
-                 const char *name, const char *const *params, size_t n) {
+static void defn(cg_printer *p, cg_arena *a, const char *ret, const char *name,
+                 const char *const *params, size_t n) {
   cg_print_call(p, cg_sprintf(a, "%s%s", ret, name), params, n, " {");
   cg_indent(p);
 }
@@ -138,8 +138,7 @@ static void emit_tables(cg_printer *p, cg_arena *a, const cg_service *sv) {
 /* "ProtobufCMessage *m = NULL; <call>; *out = (T *)m;" */
 static void emit_read_into(cg_printer *p, cg_arena *a, const char *ret_decl,
                            const char *fn, const char *const *args, size_t n,
-                           const char *out, const char *type,
-                           const char *ret) {
+                           const char *out, const char *type, const char *ret) {
   cg_print(p, "ProtobufCMessage *m = NULL;\n");
   cg_print_call(p, cg_sprintf(a, "%s = %s", ret_decl, fn), args, n, ";");
   cg_print(p, "*%s = (%s *)m;\n", out, type);
@@ -166,27 +165,25 @@ static void emit_method(cg_printer *p, cg_arena *a, const cg_service *sv,
     end_defn(p);
 
     const char *ap[] = {"crpc_fn typed_cb", "crpc_call *call",
-                        "const crpc_status *st",
-                        "const ProtobufCMessage *resp", "void *user_data"};
+                        "const crpc_status *st", "const ProtobufCMessage *resp",
+                        "void *user_data"};
     defn(p, a, "static void ", m->adapter, ap, 5);
-    const char *dl = cg_sprintf(a, "%s done = (%s)typed_cb;", m->done_type,
-                                m->done_type);
+    const char *dl =
+        cg_sprintf(a, "%s done = (%s)typed_cb;", m->done_type, m->done_type);
     if (strlen(dl) + 2 > 80)
-      cg_print(p, "%s done =\n    (%s)typed_cb;\n", m->done_type,
-               m->done_type);
+      cg_print(p, "%s done =\n    (%s)typed_cb;\n", m->done_type, m->done_type);
     else
       cg_print(p, "%s\n", dl);
-    const char *dp[] = {"call", "st",
-                        cg_sprintf(a, "(const %s *)resp", m->out_c),
-                        "user_data"};
+    const char *dp[] = {
+        "call", "st", cg_sprintf(a, "(const %s *)resp", m->out_c), "user_data"};
     cg_print_call(p, "done", dp, 4, ";");
     end_defn(p);
 
     const char *cp[] = {ch, opts, req, cg_sprintf(a, "%s done", m->done_type),
                         "void *user_data"};
     defn(p, a, "int ", cg_sprintf(a, "%s__call_async", P), cp, 5);
-    const char *args2[] = {"ch", mref, "opts", reqmsg, m->adapter,
-                           "(crpc_fn)done", "user_data"};
+    const char *args2[] = {
+        "ch", mref, "opts", reqmsg, m->adapter, "(crpc_fn)done", "user_data"};
     cg_print_call(p, "return crpc_unary_async_typed", args2, 7, ";");
     end_defn(p);
     break;
@@ -232,8 +229,8 @@ static void emit_method(cg_printer *p, cg_arena *a, const cg_service *sv,
     const char *ps[] = {"crpc_call *call", resp_out};
     defn(p, a, "bool ", cg_sprintf(a, "%s__read", P), ps, 2);
     const char *args[] = {"call", "&m"};
-    emit_read_into(p, a, "bool ok", "crpc_call_read", args, 2, "resp",
-                   m->out_c, "ok");
+    emit_read_into(p, a, "bool ok", "crpc_call_read", args, 2, "resp", m->out_c,
+                   "ok");
     end_defn(p);
   }
   if (m->kind == CG_CLIENT_STREAMING) {

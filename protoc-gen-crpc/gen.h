@@ -194,32 +194,32 @@ typedef enum cg_kind {
 } cg_kind;
 
 typedef struct cg_method {
-  const char *name;      /* "SayHello", as in the .proto */
-  const char *lc;        /* "say_hello": protoc-c's closure member name */
-  const char *path;      /* "/helloworld.Greeter/SayHello" */
+  const char *name; /* "SayHello", as in the .proto */
+  const char *lc;   /* "say_hello": protoc-c's closure member name */
+  const char *path; /* "/helloworld.Greeter/SayHello" */
   cg_kind kind;
-  const char *in_c;      /* "Helloworld__HelloRequest" */
-  const char *out_c;     /* "Helloworld__HelloReply" */
-  const char *in_desc;   /* "helloworld__hello_request__descriptor" */
+  const char *in_c;    /* "Helloworld__HelloRequest" */
+  const char *out_c;   /* "Helloworld__HelloReply" */
+  const char *in_desc; /* "helloworld__hello_request__descriptor" */
   const char *out_desc;
-  const char *in_free;   /* "helloworld__hello_request__free_unpacked", or
-                            "protobuf_c_message_free_unpacked" for a message
-                            protoc-c gives no helpers */
+  const char *in_free; /* "helloworld__hello_request__free_unpacked", or
+                          "protobuf_c_message_free_unpacked" for a message
+                          protoc-c gives no helpers */
   const char *out_free;
-  const char *prefix;    /* "helloworld__greeter__say_hello": + "__call" */
-  const char *done_type; /* "Helloworld__Greeter__SayHello_CrpcDone" */
+  const char *prefix;     /* "helloworld__greeter__say_hello": + "__call" */
+  const char *done_type;  /* "Helloworld__Greeter__SayHello_CrpcDone" */
   const char *trampoline; /* static: prefix + "__crpc_trampoline" */
   const char *adapter;    /* static: prefix + "__crpc_adapter" */
 } cg_method;
 
 typedef struct cg_service {
-  const char *full_name;     /* "helloworld.Greeter" */
-  const char *lc;            /* "helloworld__greeter" */
-  const char *pbc_desc;      /* "helloworld__greeter__descriptor" */
-  const char *handlers_type; /* "Helloworld__Greeter_CrpcHandlers" */
-  const char *methods_var;   /* lc + "__crpc_methods" */
-  const char *service_var;   /* lc + "__crpc_service" */
-  const char *register_fn;   /* lc + "__crpc_register" */
+  const char *full_name;       /* "helloworld.Greeter" */
+  const char *lc;              /* "helloworld__greeter" */
+  const char *pbc_desc;        /* "helloworld__greeter__descriptor" */
+  const char *handlers_type;   /* "Helloworld__Greeter_CrpcHandlers" */
+  const char *methods_var;     /* lc + "__crpc_methods" */
+  const char *service_var;     /* lc + "__crpc_service" */
+  const char *register_fn;     /* lc + "__crpc_register" */
   const char *trampolines_var; /* static: lc + "__crpc_trampolines" */
   cg_method *methods;
   size_t n_methods;

@@ -85,8 +85,9 @@ static const char *generate(cg_arena *a, const Request *req, Response *resp) {
 }
 
 static int write_response(const Response *resp) {
-  size_t n = google__protobuf__compiler__code_generator_response__get_packed_size(
-      resp);
+  size_t n =
+      google__protobuf__compiler__code_generator_response__get_packed_size(
+          resp);
   uint8_t *out = cg_xmalloc(n);
   google__protobuf__compiler__code_generator_response__pack(resp, out);
   size_t w = fwrite(out, 1, n, stdout);

@@ -50,8 +50,7 @@ static void types_add_message(cg_arena *a, type_table *t, const char *scope,
                               const MessageProto *m, const FileProto *f) {
   if (m->name == NULL)
     return;
-  const char *full =
-      *scope ? cg_sprintf(a, "%s.%s", scope, m->name) : m->name;
+  const char *full = *scope ? cg_sprintf(a, "%s.%s", scope, m->name) : m->name;
   types_add(a, t, full, f);
   for (size_t i = 0; i < m->n_nested_type; i++)
     types_add_message(a, t, full, m->nested_type[i], f);
@@ -83,8 +82,8 @@ static int fail(build_ctx *c, const char *msg) {
 
 /* Names protoc-c emits in every header our header includes: the file's
  * own and, transitively, its imports'. */
-static int add_pbc_names(build_ctx *c, const FileProto *f, const FileProto **seen,
-                         size_t *n_seen) {
+static int add_pbc_names(build_ctx *c, const FileProto *f,
+                         const FileProto **seen, size_t *n_seen) {
   for (size_t i = 0; i < *n_seen; i++)
     if (seen[i] == f)
       return 0;
@@ -157,8 +156,9 @@ static int resolve_type(build_ctx *c, const char *dotted, const char *what,
     return fail(c, cg_sprintf(c->a, "method %s has no %s type", method, what));
   const type_entry *t = types_find(&c->types, dotted);
   if (t == NULL)
-    return fail(c, cg_sprintf(c->a, "method %s: %s type %s is not a message "
-                                    "of the request",
+    return fail(c, cg_sprintf(c->a,
+                              "method %s: %s type %s is not a message "
+                              "of the request",
                               method, what, dotted));
   cg_scope scope;
   bool no_generate = false;
@@ -194,13 +194,13 @@ static void ours(build_ctx *c, const char *name, cg_name_kind kind,
                  cg_sprintf(c->a, "crpc's %s for %s", what, full));
 }
 
-static int build_method(build_ctx *c, const cg_service *sv,
-                        const char *svc_c, const MethodProto *mp,
-                        cg_method *m) {
+static int build_method(build_ctx *c, const cg_service *sv, const char *svc_c,
+                        const MethodProto *mp, cg_method *m) {
   cg_arena *a = c->a;
   if (!cg_is_identifier(mp->name))
-    return fail(c, cg_sprintf(a, "service %s has a method without a valid "
-                                 "name",
+    return fail(c, cg_sprintf(a,
+                              "service %s has a method without a valid "
+                              "name",
                               sv->full_name));
   const char *full = cg_sprintf(a, "%s.%s", sv->full_name, mp->name);
   m->name = mp->name;
@@ -239,8 +239,8 @@ static int build_method(build_ctx *c, const cg_service *sv,
                                        "server_write"};
   static const char *const client[] = {"start", "write", "finish",
                                        "server_read"};
-  static const char *const bidi[] = {"start",  "write",        "writes_done",
-                                     "read",   "finish",       "server_write",
+  static const char *const bidi[] = {"start",      "write",  "writes_done",
+                                     "read",       "finish", "server_write",
                                      "server_read"};
   const char *const *fns = unary;
   size_t n_fns = 2;
@@ -283,8 +283,8 @@ static int build_service(build_ctx *c, const cg_scope *scope,
   const char *svc_c = cg_full_name_to_c(a, sv->full_name, scope);
   sv->lc = cg_full_name_to_lower(a, sv->full_name, scope);
   if (!cg_is_identifier(svc_c) || !cg_is_identifier(sv->lc))
-    return fail(c, cg_sprintf(a, "service %s has no valid C name",
-                              sv->full_name));
+    return fail(c,
+                cg_sprintf(a, "service %s has no valid C name", sv->full_name));
   sv->pbc_desc = cg_sprintf(a, "%s__descriptor", sv->lc);
   sv->handlers_type = cg_sprintf(a, "%s_CrpcHandlers", svc_c);
   sv->methods_var = cg_sprintf(a, "%s__crpc_methods", sv->lc);
@@ -295,8 +295,7 @@ static int build_service(build_ctx *c, const cg_scope *scope,
        sv->full_name);
   ours(c, sv->methods_var, CG_NAME_IDENT, "method table", sv->full_name);
   ours(c, sv->service_var, CG_NAME_IDENT, "service", sv->full_name);
-  ours(c, sv->register_fn, CG_NAME_IDENT, "register function",
-       sv->full_name);
+  ours(c, sv->register_fn, CG_NAME_IDENT, "register function", sv->full_name);
   ours(c, sv->trampolines_var, CG_NAME_IDENT, "trampoline table",
        sv->full_name);
 
@@ -326,8 +325,9 @@ static int build(build_ctx *c, cg_file *out) {
     return fail(c, "the package name is not a dotted identifier");
   if (scope.c_package && *scope.c_package &&
       !is_dotted_identifier(a, scope.c_package))
-    return fail(c, cg_sprintf(a, "(pb_c_file).c_package \"%s\" is not a "
-                                 "dotted identifier",
+    return fail(c, cg_sprintf(a,
+                              "(pb_c_file).c_package \"%s\" is not a "
+                              "dotted identifier",
                               scope.c_package));
 
   for (size_t i = 0; i < c->req->n_proto_file; i++) {
@@ -347,8 +347,8 @@ static int build(build_ctx *c, cg_file *out) {
 
   out->proto_name = fd->name;
   out->base = cg_strip_proto(a, fd->name);
-  out->guard = cg_sprintf(a, "CRPC_%s__INCLUDED",
-                          cg_filename_identifier(a, fd->name));
+  out->guard =
+      cg_sprintf(a, "CRPC_%s__INCLUDED", cg_filename_identifier(a, fd->name));
   cg_nameset_add(&c->names, out->guard, CG_NAME_MACRO, true,
                  cg_sprintf(a, "crpc's include guard for %s", fd->name));
   out->n_services = fd->n_service;

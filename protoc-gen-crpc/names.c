@@ -75,8 +75,7 @@ char *cg_override_full_name(cg_arena *a, const char *full_name,
   /* protoc-c takes full_name.substr(package.length()): the rest starts
    * with "." when there is a package; without one it adds the ".". */
   const char *rest = strlen(full_name) >= plen ? full_name + plen : "";
-  return cg_sprintf(a, "%s%s%s", scope->c_package, plen == 0 ? "." : "",
-                    rest);
+  return cg_sprintf(a, "%s%s%s", scope->c_package, plen == 0 ? "." : "", rest);
 }
 
 typedef char *(*piece_fn)(cg_arena *a, const char *piece);
@@ -246,8 +245,8 @@ typedef bool (*opt_field_fn)(cg_arena *a, unsigned field, unsigned wire_type,
 
 /* Walks every (extension 1019) occurrence in order, so later values win,
  * as protobuf merges repeated occurrences of a message field. */
-static int walk_pbc_ext(cg_arena *a, const ProtobufCMessage *m,
-                        opt_field_fn fn, void *out, const char **err) {
+static int walk_pbc_ext(cg_arena *a, const ProtobufCMessage *m, opt_field_fn fn,
+                        void *out, const char **err) {
   for (unsigned i = 0; i < m->n_unknown_fields; i++) {
     const ProtobufCMessageUnknownField *u = &m->unknown_fields[i];
     if (u->tag != PBC_EXTENSION)
@@ -386,9 +385,9 @@ bool cg_nameset_find_clash(cg_nameset *s, const cg_name **ours,
           continue;
         /* Report a clash with protoc-c before one among our own names. */
         const cg_name *o = &s->v[y];
-        bool better = best_ours == NULL || (best_other->ours && !o->ours) ||
-                      (best_other->ours == o->ours &&
-                       s->v[x].seq < best_ours->seq);
+        bool better =
+            best_ours == NULL || (best_other->ours && !o->ours) ||
+            (best_other->ours == o->ours && s->v[x].seq < best_ours->seq);
         if (better) {
           best_ours = &s->v[x];
           best_other = o;
@@ -507,9 +506,8 @@ static int add_message(pbc_ctx *c, const char *full,
     add(c, cg_sprintf(c->a, "%s__init", lc), CG_NAME_IDENT, "init function",
         full);
   if (gen_pack) {
-    static const char *const fns[] = {"get_packed_size", "pack",
-                                      "pack_to_buffer", "unpack",
-                                      "free_unpacked"};
+    static const char *const fns[] = {
+        "get_packed_size", "pack", "pack_to_buffer", "unpack", "free_unpacked"};
     for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
       add(c, cg_sprintf(c->a, "%s__%s", lc, fns[i]), CG_NAME_IDENT,
           "helper function", full);
@@ -519,8 +517,8 @@ static int add_message(pbc_ctx *c, const char *full,
     const char *on = m->oneof_decl[i]->name ? m->oneof_decl[i]->name : "";
     const char *ofull = join(c->a, full, on);
     const char *ouc = cg_camel_to_upper(c->a, on);
-    add(c, cg_sprintf(c->a, "%sCase",
-                      cg_full_name_to_c(c->a, ofull, &c->scope)),
+    add(c,
+        cg_sprintf(c->a, "%sCase", cg_full_name_to_c(c->a, ofull, &c->scope)),
         CG_NAME_IDENT, "oneof case type", ofull);
     add(c, cg_sprintf(c->a, "%s__%s__NOT_SET", uc, ouc), CG_NAME_IDENT,
         "oneof case value", ofull);
@@ -533,8 +531,9 @@ static int add_message(pbc_ctx *c, const char *full,
       if (!f->has_oneof_index || f->oneof_index < 0 ||
           (size_t)f->oneof_index != i)
         continue;
-      add(c, cg_sprintf(c->a, "%s__%s_%s", uc, ouc,
-                        cg_camel_to_upper(c->a, f->name ? f->name : "")),
+      add(c,
+          cg_sprintf(c->a, "%s__%s_%s", uc, ouc,
+                     cg_camel_to_upper(c->a, f->name ? f->name : "")),
           CG_NAME_IDENT, "oneof case value", ofull);
     }
   }
@@ -566,8 +565,8 @@ static void add_service(pbc_ctx *c, const char *full,
       "service init function", full);
   add(c, cg_sprintf(c->a, "%s__BASE_INIT", uc), CG_NAME_MACRO,
       "service init macro", full);
-  add(c, cg_sprintf(c->a, "%s__INIT", uc), CG_NAME_MACRO,
-      "service init macro", full);
+  add(c, cg_sprintf(c->a, "%s__INIT", uc), CG_NAME_MACRO, "service init macro",
+      full);
   add(c, cg_sprintf(c->a, "%s__descriptor", lc), CG_NAME_IDENT,
       "service descriptor", full);
   add(c, cg_sprintf(c->a, "%s__method_descriptors", lc), CG_NAME_IDENT,
@@ -593,20 +592,20 @@ int cg_pbc_names(cg_arena *a, cg_nameset *s,
     return -1;
   if (fo.no_generate)
     return 0;
-  bool code_size =
-      fd->options && fd->options->has_optimize_for &&
-      fd->options->optimize_for ==
-          GOOGLE__PROTOBUF__FILE_OPTIONS__OPTIMIZE_MODE__CODE_SIZE;
-  pbc_ctx c = {a, s, {fd->package ? fd->package : "", fo.c_package},
-               code_size, NULL};
+  bool code_size = fd->options && fd->options->has_optimize_for &&
+                   fd->options->optimize_for ==
+                       GOOGLE__PROTOBUF__FILE_OPTIONS__OPTIMIZE_MODE__CODE_SIZE;
+  pbc_ctx c = {
+      a, s, {fd->package ? fd->package : "", fo.c_package}, code_size, NULL};
   const char *fname = fd->name ? fd->name : "";
   add(&c,
-      cg_sprintf(a, "PROTOBUF_C_%s__INCLUDED", cg_filename_identifier(a, fname)),
+      cg_sprintf(a, "PROTOBUF_C_%s__INCLUDED",
+                 cg_filename_identifier(a, fname)),
       CG_NAME_MACRO, "include guard", fname);
   const char *pkg = c.scope.package;
   for (size_t i = 0; i < fd->n_enum_type; i++)
-    add_enum(&c, join(a, pkg, fd->enum_type[i]->name ? fd->enum_type[i]->name
-                                                     : ""),
+    add_enum(&c,
+             join(a, pkg, fd->enum_type[i]->name ? fd->enum_type[i]->name : ""),
              fd->enum_type[i]);
   for (size_t i = 0; i < fd->n_message_type; i++) {
     const Google__Protobuf__DescriptorProto *m = fd->message_type[i];
@@ -618,8 +617,8 @@ int cg_pbc_names(cg_arena *a, cg_nameset *s,
     }
   }
   for (size_t i = 0; i < fd->n_service; i++)
-    add_service(&c, join(a, pkg, fd->service[i]->name ? fd->service[i]->name
-                                                      : ""),
+    add_service(&c,
+                join(a, pkg, fd->service[i]->name ? fd->service[i]->name : ""),
                 fd->service[i]);
   return 0;
 }
