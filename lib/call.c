@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "call_internal.h"
+#include "peer.h"
 
 int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop) {
   crpc_call *c = calloc(1, sizeof *c);
@@ -49,6 +50,7 @@ void crpc__call_unref(crpc_call *c) {
   crpc_metadata_free(c->recv_md);
   crpc_metadata_free(c->trailers);
   crpc__arena_free(&c->arena);
+  crpc__peer_id_unref(c->peer_id);
   free(c->path);
   free(c->content_type);
   pthread_mutex_destroy(&c->mu);
@@ -76,10 +78,20 @@ int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
 }
 
 void crpc__call_consume(crpc_call *c, size_t n) {
-  if (!n || !c->conn || c->stream_id <= 0)
+  if (!c->conn || c->stream_id <= 0)
     return;
-  if (n > c->rx_bytes - c->rx_consumed)
-    n = c->rx_bytes - c->rx_consumed;
+  /* While the reader has (almost) nothing queued, every byte received is
+   * credited back at once: a partial message must be able to complete
+   * even when it is larger than the window. Once complete messages pile
+   * up unread, credit waits for the reader: that is the backpressure. */
+  pthread_mutex_lock(&c->mu);
+  bool idle = c->recvq.bytes < CRPC__CONSUME_BATCH;
+  pthread_mutex_unlock(&c->mu);
+  size_t left = c->rx_bytes - c->rx_consumed;
+  if (idle || n > left)
+    n = left;
+  if (!n)
+    return;
   c->rx_consumed += n;
   nghttp2_session_consume(c->conn->session, c->stream_id, n);
 }

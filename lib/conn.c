@@ -355,6 +355,8 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
   }
   int rv = crpc__deframer_feed(&call->deframer, data, len,
                                crpc__call_on_message, call);
+  if (rv == 0)
+    crpc__call_consume(call, 0); /* credits at once if the reader is idle */
   if (rv != 0) {
     crpc__call_ref(call);
     if (c->is_server)

@@ -418,6 +418,24 @@ static void test_limits(void **state) {
   protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+/* A response larger than the HTTP/2 windows must still arrive. */
+static void test_large_response(void **state) {
+  crpc_channel *ch;
+  Req req = REQ_INIT;
+  ProtobufCMessage *resp = NULL;
+  crpc_status st = {0};
+  assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+  req.text = "large";
+  req.reply_size = 3 * 1024 * 1024;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(crpc_unary(ch, &m_unary, NULL, &req.base, &resp, &st),
+                     CRPC_OK);
+    assert_int_equal(((Rep *)resp)->payload.len, 3 * 1024 * 1024);
+    protobuf_c_message_free_unpacked(resp, NULL);
+  }
+  crpc_channel_free(ch);
+}
+
 static void test_unavailable(void **state) {
   crpc_server *s;
   int p;
@@ -503,7 +521,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_method), cmocka_unit_test(test_server_stream),
       cmocka_unit_test(test_client_stream),  cmocka_unit_test(test_bidi),
       cmocka_unit_test(test_deadline),       cmocka_unit_test(test_cancel_bidi),
-      cmocka_unit_test(test_limits),         cmocka_unit_test(test_unavailable),
+      cmocka_unit_test(test_limits),         cmocka_unit_test(test_large_response),         cmocka_unit_test(test_unavailable),
       cmocka_unit_test(test_async),          cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
