@@ -143,8 +143,8 @@ static const crpc_method *find_method(const crpc_service *svc,
  */
 static bool unary_check_compressed(env *e, const SimpleRequest *req,
                                    bool want_compressed, const char *what) {
-  const crpc_method *m = find_method(
-      &grpc__testing__test_service__crpc_service, UNARY_CALL_PATH);
+  const crpc_method *m =
+      find_method(&grpc__testing__test_service__crpc_service, UNARY_CALL_PATH);
   if (m == NULL)
     return fail("no %s in the generated method table", UNARY_CALL_PATH);
   crpc_call *call;
@@ -356,14 +356,14 @@ static bool streaming_output(env *e, const int32_t *sizes,
   StreamingOutputCallResponse *resp;
   size_t got = 0;
   bool ok = true;
-  while (grpc__testing__test_service__streaming_output_call__read(call,
-                                                                  &resp)) {
+  while (
+      grpc__testing__test_service__streaming_output_call__read(call, &resp)) {
     if (ok && got >= n)
       ok = fail("%s: more than %zu responses", what, n);
     else if (ok) {
-      ok = check_payload(resp->payload, (size_t)sizes[got], what) &&
-           (compressed == NULL ||
-            check_compressed(call, compressed[got], what));
+      ok =
+          check_payload(resp->payload, (size_t)sizes[got], what) &&
+          (compressed == NULL || check_compressed(call, compressed[got], what));
     }
     got++;
     grpc__testing__streaming_output_call_response__free_unpacked(resp, NULL);
@@ -456,10 +456,9 @@ static bool empty_stream(env *e) {
       grpc__testing__test_service__full_duplex_call__start(&call, e->ch, NULL);
   if (rv != 0)
     return fail("FullDuplexCall: start: %s", crpc_strerror(rv));
-  bool ok =
-      (grpc__testing__test_service__full_duplex_call__writes_done(call) ||
-       fail("writes_done failed")) &&
-      duplex_read_end(call, "FullDuplexCall");
+  bool ok = (grpc__testing__test_service__full_duplex_call__writes_done(call) ||
+             fail("writes_done failed")) &&
+            duplex_read_end(call, "FullDuplexCall");
   ok = duplex_finish(call, CRPC_OK, "FullDuplexCall") && ok;
   crpc_call_free(call);
   return ok;
@@ -536,8 +535,7 @@ static bool check_status(crpc_code code, const crpc_status *st,
     return false;
   const char *got = st->message ? st->message : "";
   if (strcmp(got, message) != 0)
-    return fail("%s: status message \"%s\", want \"%s\"", what, got,
-                message);
+    return fail("%s: status message \"%s\", want \"%s\"", what, got, message);
   return true;
 }
 
@@ -652,8 +650,8 @@ static bool cancel_after_first_response(env *e) {
 static bool timeout_on_sleeping_server(env *e) {
   crpc_call_opts opts = {.timeout_ms = 1};
   crpc_call *call;
-  int rv = grpc__testing__test_service__full_duplex_call__start(&call, e->ch,
-                                                                &opts);
+  int rv =
+      grpc__testing__test_service__full_duplex_call__start(&call, e->ch, &opts);
   if (rv != 0)
     return fail("FullDuplexCall: start: %s", crpc_strerror(rv));
   StreamingOutputCallRequest req =
@@ -721,8 +719,7 @@ static bool soak(env *e, bool new_channel) {
     if (!ok) {
       failures++;
       fprintf(stderr, "soak iteration %ld failed: %s (%s), %lld ms\n", i,
-              crpc_code_name(code), crpc_status_message(&st),
-              (long long)took);
+              crpc_code_name(code), crpc_status_message(&st), (long long)took);
     }
     if (resp)
       grpc__testing__simple_response__free_unpacked(resp, NULL);
@@ -776,8 +773,7 @@ int main(int argc, char **argv) {
   interop_flag flags[] = {
       {"server_host", "localhost", "server host name or address"},
       {"server_port", "0", "server port (required)"},
-      {"server_host_override", "",
-       "name for TLS verification and :authority"},
+      {"server_host_override", "", "name for TLS verification and :authority"},
       {"test_case", "large_unary", "the case to run"},
       {"use_tls", "false", "connect with TLS"},
       {"use_test_ca", "false", "trust --ca_file instead of the system CAs"},
@@ -814,8 +810,8 @@ int main(int argc, char **argv) {
   env e = {.flags = flags};
   const char *host = interop_flag_str(flags, "server_host");
   char target[300];
-  snprintf(target, sizeof(target),
-           strchr(host, ':') ? "[%s]:%ld" : "%s:%ld", host, port);
+  snprintf(target, sizeof(target), strchr(host, ':') ? "[%s]:%ld" : "%s:%ld",
+           host, port);
   e.target = target;
   const char *override_name = interop_flag_str(flags, "server_host_override");
   if (interop_flag_bool(flags, "use_tls")) {

@@ -64,9 +64,8 @@ static bool echo_status(crpc_call *call, const Grpc__Testing__EchoStatus *es,
   if (es == NULL || es->code == 0)
     return false;
   crpc_call_set_status_message(call, es->message);
-  *code = es->code > 0 && es->code <= CRPC_UNAUTHENTICATED
-              ? (crpc_code)es->code
-              : CRPC_UNKNOWN;
+  *code = es->code > 0 && es->code <= CRPC_UNAUTHENTICATED ? (crpc_code)es->code
+                                                           : CRPC_UNKNOWN;
   return true;
 }
 
@@ -165,8 +164,7 @@ static crpc_code unary_call(crpc_call *call, const SimpleRequest *req,
 
 /* CacheableUnaryCall: a payload that differs on every call, and headers
  * that let a caching proxy keep the response. */
-static crpc_code cacheable_unary_call(crpc_call *call,
-                                      const SimpleRequest *req,
+static crpc_code cacheable_unary_call(crpc_call *call, const SimpleRequest *req,
                                       SimpleResponse *resp, void *user_data) {
   static const char cache_control[] = "max-age=60, public";
   log_rv("cache-control",
@@ -229,8 +227,8 @@ static crpc_code write_responses(crpc_call *call,
       return CRPC_RESOURCE_EXHAUSTED;
     resp.payload = &payload;
     bool plain = rp->compressed == NULL || !rp->compressed->value;
-    bool ok = crpc_call_write2(call, &resp.base,
-                               plain ? CRPC_WRITE_NO_COMPRESS : 0);
+    bool ok =
+        crpc_call_write2(call, &resp.base, plain ? CRPC_WRITE_NO_COMPRESS : 0);
     free(payload.body.data);
     if (!ok)
       return CRPC_CANCELLED; /* the client is gone */
@@ -256,8 +254,8 @@ static crpc_code streaming_input_call(crpc_call *call,
   echo_metadata(call);
   StreamingInputCallRequest *req;
   int64_t total = 0;
-  while (grpc__testing__test_service__streaming_input_call__server_read(
-      call, &req)) {
+  while (grpc__testing__test_service__streaming_input_call__server_read(call,
+                                                                        &req)) {
     crpc_code code = check_compression(call, req->expect_compressed != NULL &&
                                                  req->expect_compressed->value);
     if (req->payload != NULL)
@@ -280,8 +278,8 @@ static crpc_code full_duplex_call(crpc_call *call, void *user_data) {
   echo_metadata(call);
   StreamingOutputCallRequest *req;
   bool first = true;
-  while (grpc__testing__test_service__full_duplex_call__server_read(call,
-                                                                    &req)) {
+  while (
+      grpc__testing__test_service__full_duplex_call__server_read(call, &req)) {
     crpc_code code;
     if (!echo_status(call, req->response_status, &code))
       code = write_responses(call, req, &first);
@@ -298,10 +296,9 @@ static crpc_code half_duplex_call(crpc_call *call, void *user_data) {
   StreamingOutputCallRequest **reqs = NULL, *req;
   size_t n = 0;
   crpc_code code = CRPC_OK;
-  while (grpc__testing__test_service__half_duplex_call__server_read(call,
-                                                                    &req)) {
-    StreamingOutputCallRequest **grown =
-        realloc(reqs, (n + 1) * sizeof(*reqs));
+  while (
+      grpc__testing__test_service__half_duplex_call__server_read(call, &req)) {
+    StreamingOutputCallRequest **grown = realloc(reqs, (n + 1) * sizeof(*reqs));
     if (grown == NULL) {
       grpc__testing__streaming_output_call_request__free_unpacked(req, NULL);
       code = CRPC_RESOURCE_EXHAUSTED;
@@ -364,8 +361,8 @@ int main(int argc, char **argv) {
   }
   const char *host = interop_flag_str(flags, "host");
   char addr[300];
-  snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%ld" : "%s:%ld",
-           host, port);
+  snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%ld" : "%s:%ld", host,
+           port);
   int bound = 0;
   rv = crpc_server_listen(server, addr, use_tls ? &tls : NULL, &bound);
   if (rv != 0) {

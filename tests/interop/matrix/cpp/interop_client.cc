@@ -2,8 +2,8 @@
 // gRPC's doc/interop-test-descriptions.md. A reference peer for crpc's
 // interop matrix: exits 0 when the case passed, 1 with a message when it
 // failed, 2 on usage errors.
-#include <cstdarg>
 #include <chrono>
+#include <cstdarg>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -50,7 +50,8 @@ std::string Fmt(const char *fmt, ...) {
 }
 
 void Check(bool cond, const std::string &what) {
-  if (!cond) throw Failure(what);
+  if (!cond)
+    throw Failure(what);
 }
 
 void ExpectCode(const Status &s, StatusCode want, const char *what) {
@@ -61,8 +62,8 @@ void ExpectCode(const Status &s, StatusCode want, const char *what) {
 
 void CheckPayload(const grpc::testing::Payload &p, size_t size,
                   const char *what) {
-  Check(p.body().size() == size, Fmt("%s: payload of %zu bytes, want %zu",
-                                     what, p.body().size(), size));
+  Check(p.body().size() == size,
+        Fmt("%s: payload of %zu bytes, want %zu", what, p.body().size(), size));
   Check(p.body() == std::string(size, '\0'),
         Fmt("%s: payload is not all zeros", what));
 }
@@ -83,7 +84,8 @@ SimpleRequest LargeRequest() {
 StreamingOutputCallRequest StreamRequest(int resp_size, int req_size) {
   StreamingOutputCallRequest req;
   req.add_response_parameters()->set_size(resp_size);
-  if (req_size > 0) req.mutable_payload()->set_body(std::string(req_size, 0));
+  if (req_size > 0)
+    req.mutable_payload()->set_body(std::string(req_size, 0));
   return req;
 }
 
@@ -172,7 +174,7 @@ void ClientCompressedStreaming(Env &e) {
     ClientContext ctx;
     StreamingInputCallResponse resp;
     auto w = e.stub->StreamingInputCall(&ctx, &resp);
-    w->Write(req);  // may fail once the server has answered
+    w->Write(req); // may fail once the server has answered
     w->WritesDone();
     ExpectCode(w->Finish(), StatusCode::INVALID_ARGUMENT, "probe");
   }
@@ -195,7 +197,8 @@ void ClientCompressedStreaming(Env &e) {
 void ServerStreaming(Env &e) {
   const std::vector<int> sizes = {31415, 9, 2653, 58979};
   StreamingOutputCallRequest req;
-  for (int n : sizes) req.add_response_parameters()->set_size(n);
+  for (int n : sizes)
+    req.add_response_parameters()->set_size(n);
   ClientContext ctx;
   auto r = e.stub->StreamingOutputCall(&ctx, req);
   StreamingOutputCallResponse resp;
@@ -230,8 +233,7 @@ void ServerCompressedStreaming(Env &e) {
 }
 
 void PingPong(Env &e) {
-  const int sizes[][2] = {{31415, 27182}, {9, 8}, {2653, 1828},
-                          {58979, 45904}};
+  const int sizes[][2] = {{31415, 27182}, {9, 8}, {2653, 1828}, {58979, 45904}};
   ClientContext ctx;
   auto s = e.stub->FullDuplexCall(&ctx);
   StreamingOutputCallResponse resp;
@@ -258,14 +260,12 @@ void CheckEchoed(ClientContext &ctx, const char *what) {
   const auto &initial = ctx.GetServerInitialMetadata();
   auto it = initial.find(kEchoInitial);
   Check(it != initial.end() &&
-            std::string(it->second.data(), it->second.size()) ==
-                kInitialValue,
+            std::string(it->second.data(), it->second.size()) == kInitialValue,
         Fmt("%s: initial metadata not echoed", what));
   const auto &trailing = ctx.GetServerTrailingMetadata();
   it = trailing.find(kEchoTrailing);
   Check(it != trailing.end() &&
-            std::string(it->second.data(), it->second.size()) ==
-                kTrailingValue,
+            std::string(it->second.data(), it->second.size()) == kTrailingValue,
         Fmt("%s: trailing metadata not echoed", what));
 }
 
@@ -303,10 +303,11 @@ void StatusEcho(Env &e, const std::string &msg, bool streaming) {
     SimpleResponse resp;
     Status s = e.stub->UnaryCall(&ctx, req, &resp);
     ExpectCode(s, StatusCode::UNKNOWN, "UnaryCall");
-    Check(s.error_message() == msg, "UnaryCall: wrong status message: " +
-                                        s.error_message());
+    Check(s.error_message() == msg,
+          "UnaryCall: wrong status message: " + s.error_message());
   }
-  if (!streaming) return;
+  if (!streaming)
+    return;
   StreamingOutputCallRequest req;
   req.mutable_response_status()->set_code(2);
   req.mutable_response_status()->set_message(msg);
@@ -370,7 +371,7 @@ void TimeoutOnSleepingServer(Env &e) {
   auto s = e.stub->FullDuplexCall(&ctx);
   StreamingOutputCallRequest req;
   req.mutable_payload()->set_body(std::string(27182, '\0'));
-  s->Write(req);  // may fail: the deadline can pass first
+  s->Write(req); // may fail: the deadline can pass first
   ExpectCode(s->Finish(), StatusCode::DEADLINE_EXCEEDED, "FullDuplexCall");
 }
 
@@ -397,8 +398,8 @@ void Soak(Env &e, bool new_channel) {
                   .count();
     if (!s.ok() || resp.payload().body().size() != 314159 || ms > max_ms) {
       failures++;
-      std::fprintf(stderr, "soak iteration %ld failed: status %d, %lld ms\n",
-                   i, (int)s.error_code(), (long long)ms);
+      std::fprintf(stderr, "soak iteration %ld failed: status %d, %lld ms\n", i,
+                   (int)s.error_code(), (long long)ms);
     }
     auto next = start + std::chrono::milliseconds(min_gap_ms);
     std::this_thread::sleep_until(next);
@@ -437,7 +438,7 @@ const struct {
     {"channel_soak", ChannelSoak},
 };
 
-}  // namespace
+} // namespace
 
 int main(int argc, char **argv) {
   interop::Flags flags;
@@ -453,12 +454,14 @@ int main(int argc, char **argv) {
   flags.Define("soak_per_iteration_max_acceptable_latency_ms", "1000");
   flags.Define("soak_overall_timeout_seconds", "60");
   flags.Define("soak_min_time_ms_between_rpcs", "0");
-  if (!flags.Parse(argc, argv)) return 2;
+  if (!flags.Parse(argc, argv))
+    return 2;
 
   std::string name = flags.Str("test_case");
   void (*fn)(Env &) = nullptr;
   for (const auto &c : kCases)
-    if (name == c.name) fn = c.fn;
+    if (name == c.name)
+      fn = c.fn;
   if (fn == nullptr) {
     std::fprintf(stderr, "unknown --test_case=%s%s\n", name.c_str(),
                  name == "cacheable_unary" ? " (needs a caching proxy)" : "");
@@ -469,7 +472,8 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  std::string target = flags.Str("server_host") + ":" + flags.Str("server_port");
+  std::string target =
+      flags.Str("server_host") + ":" + flags.Str("server_port");
   std::string override_name = flags.Str("server_host_override");
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (flags.Bool("use_tls")) {

@@ -36,14 +36,15 @@ inline bool LastMessageCompressed(grpc_call *call) {
 // gRPC's interop programs take --name=value; booleans may also be bare
 // (--use_tls) and unknown flags are an error.
 class Flags {
- public:
+public:
   void Define(const std::string &name, const std::string &def) {
     values_[name] = def;
   }
   bool Parse(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
       std::string a = argv[i];
-      if (a.compare(0, 2, "--") != 0) return Bad(a);
+      if (a.compare(0, 2, "--") != 0)
+        return Bad(a);
       a = a.substr(2);
       std::string name = a, value = "true";
       size_t eq = a.find('=');
@@ -51,7 +52,8 @@ class Flags {
         name = a.substr(0, eq);
         value = a.substr(eq + 1);
       }
-      if (values_.find(name) == values_.end()) return Bad(argv[i]);
+      if (values_.find(name) == values_.end())
+        return Bad(argv[i]);
       values_[name] = value;
     }
     return true;
@@ -65,7 +67,7 @@ class Flags {
     return v == "true" || v == "1" || v == "yes";
   }
 
- private:
+private:
   bool Bad(const std::string &a) {
     std::fprintf(stderr, "unknown or malformed flag: %s\n", a.c_str());
     return false;
@@ -84,6 +86,6 @@ inline std::string ReadFile(const std::string &path) {
   return ss.str();
 }
 
-}  // namespace interop
+} // namespace interop
 
-#endif  // CRPC_INTEROP_CPP_COMMON_H
+#endif // CRPC_INTEROP_CPP_COMMON_H

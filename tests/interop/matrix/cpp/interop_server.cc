@@ -39,8 +39,8 @@ void EchoMetadata(ServerContext *ctx) {
                             std::string(it->second.data(), it->second.size()));
   it = md.find(kEchoTrailing);
   if (it != md.end())
-    ctx->AddTrailingMetadata(
-        kEchoTrailing, std::string(it->second.data(), it->second.size()));
+    ctx->AddTrailingMetadata(kEchoTrailing,
+                             std::string(it->second.data(), it->second.size()));
 }
 
 // CompressedRequest: with expect_compressed the request must have arrived
@@ -79,15 +79,17 @@ bool WriteResponses(ServerContext *ctx, const StreamingOutputCallRequest &req,
     StreamingOutputCallResponse resp;
     resp.mutable_payload()->set_body(std::string(p.size(), '\0'));
     grpc::WriteOptions wo;
-    if (!p.compressed().value()) wo.set_no_compression();
-    if (!w->Write(resp, wo)) return false;
+    if (!p.compressed().value())
+      wo.set_no_compression();
+    if (!w->Write(resp, wo))
+      return false;
     *first_write = false;
   }
   return true;
 }
 
 class TestServiceImpl final : public grpc::testing::TestService::Service {
- public:
+public:
   Status EmptyCall(ServerContext *ctx, const Empty *, Empty *) override {
     EchoMetadata(ctx);
     return Status::OK;
@@ -100,7 +102,8 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
       return Status(static_cast<StatusCode>(req->response_status().code()),
                     req->response_status().message());
     Status st = CheckCompression(ctx, req->expect_compressed().value());
-    if (!st.ok()) return st;
+    if (!st.ok())
+      return st;
     if (req->response_type() != grpc::testing::COMPRESSABLE)
       return Status(StatusCode::INVALID_ARGUMENT, "unsupported response_type");
     ctx->set_compression_algorithm(req->response_compressed().value()
@@ -124,7 +127,8 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
       grpc::ServerWriter<StreamingOutputCallResponse> *w) override {
     EchoMetadata(ctx);
     Status st;
-    if (EchoStatus(*req, &st)) return st;
+    if (EchoStatus(*req, &st))
+      return st;
     bool first = true;
     if (!WriteResponses(ctx, *req, w, &first))
       return Status(StatusCode::CANCELLED, "write failed");
@@ -139,7 +143,8 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
     int total = 0;
     while (r->Read(&req)) {
       Status st = CheckCompression(ctx, req.expect_compressed().value());
-      if (!st.ok()) return st;
+      if (!st.ok())
+        return st;
       total += static_cast<int>(req.payload().body().size());
     }
     resp->set_aggregated_payload_size(total);
@@ -155,7 +160,8 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
     bool first = true;
     while (s->Read(&req)) {
       Status st;
-      if (EchoStatus(req, &st)) return st;
+      if (EchoStatus(req, &st))
+        return st;
       if (!WriteResponses(ctx, req, s, &first))
         return Status(StatusCode::CANCELLED, "write failed");
     }
@@ -169,11 +175,13 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
     EchoMetadata(ctx);
     std::vector<StreamingOutputCallRequest> reqs;
     StreamingOutputCallRequest req;
-    while (s->Read(&req)) reqs.push_back(req);
+    while (s->Read(&req))
+      reqs.push_back(req);
     bool first = true;
     for (const auto &r : reqs) {
       Status st;
-      if (EchoStatus(r, &st)) return st;
+      if (EchoStatus(r, &st))
+        return st;
       if (!WriteResponses(ctx, r, s, &first))
         return Status(StatusCode::CANCELLED, "write failed");
     }
@@ -182,7 +190,7 @@ class TestServiceImpl final : public grpc::testing::TestService::Service {
   // UnimplementedCall is left to the base class: UNIMPLEMENTED.
 };
 
-}  // namespace
+} // namespace
 
 int main(int argc, char **argv) {
   interop::Flags flags;
@@ -191,7 +199,8 @@ int main(int argc, char **argv) {
   flags.Define("use_tls", "false");
   flags.Define("tls_cert_file", "");
   flags.Define("tls_key_file", "");
-  if (!flags.Parse(argc, argv)) return 2;
+  if (!flags.Parse(argc, argv))
+    return 2;
 
   // Block the stop signals before gRPC starts threads, then wait for them.
   sigset_t stop;
