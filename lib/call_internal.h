@@ -95,6 +95,8 @@ struct crpc_call {
   char *path;                   /* [loop until dispatch] */
   char *content_type;
   char peer[80];
+  struct crpc__peer_id *peer_id; /* [const] TLS client identity, peer.h */
+  bool peer_tls;                 /* [const] arrived over TLS */
   bool inline_unary; /* NONBLOCKING unary: runs on the reactor at END */
   bool dispatched;
 };

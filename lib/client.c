@@ -36,6 +36,10 @@ struct crpc_channel {
   crpc__encoding default_enc;
   int64_t initial_backoff_ms, max_backoff_ms, backoff_ms;
   void *tls; /* crpc__tls_ctx, NULL for clear text */
+  crpc_call_creds_cb call_creds; /* [const] */
+  void *call_creds_ud;
+  bool allow_insecure_creds;
+  int64_t handshake_ms; /* conn.c's guard: TLS + the server's SETTINGS */
   /* [loop] */
   chan_state state;
   crpc__conn *conn;     /* current connection */
@@ -423,6 +427,7 @@ static void on_connected(crpc__io *io, uint32_t events) {
     return;
   }
   crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
+  conn->handshake_ms = ch->handshake_ms;
   if (crpc__h2_session_new(conn, 0, 0) != 0) {
     crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
     connect_failed(ch, "out of memory");
@@ -680,6 +685,11 @@ int crpc_channel_new(crpc_channel **out, const char *target,
                                                 : 120000;
   ch->backoff_ms = ch->initial_backoff_ms;
   ch->connect_io.fd = -1;
+  ch->call_creds = opts->call_creds;
+  ch->call_creds_ud = opts->call_creds_user_data;
+  ch->allow_insecure_creds = opts->allow_insecure_call_creds != 0;
+  ch->handshake_ms =
+      opts->handshake_timeout_ms ? opts->handshake_timeout_ms : 20000;
   if (!ch->target || !ch->host || !ch->authority) {
     rv = CRPC_ENOMEM;
     goto fail;
@@ -751,6 +761,39 @@ void crpc_channel_free(crpc_channel *ch) {
 
 /* ---- starting calls [user thread] ---- */
 
+/* Call credentials run on the starting thread, before anything is sent:
+ * the channel's, then the call's. A refusal, or credentials on a clear-text
+ * channel without allow_insecure_call_creds, fails the call at its first
+ * kick, so async callers still get their callback from the reactor. */
+static void run_call_creds(crpc_call *c, crpc_channel *ch,
+                           const crpc_call_opts *opts) {
+  crpc_call_creds_cb cb[2] = {ch->call_creds, opts ? opts->call_creds : NULL};
+  void *ud[2] = {ch->call_creds_ud, opts ? opts->call_creds_user_data : NULL};
+  for (int i = 0; i < 2; i++) {
+    if (!cb[i])
+      continue;
+    if (!ch->tls && !ch->allow_insecure_creds) {
+      crpc__status_set(&c->status, CRPC_UNAUTHENTICATED,
+                       "call credentials are not sent over a clear-text "
+                       "channel (use TLS, or set "
+                       "crpc_channel_opts.allow_insecure_call_creds)");
+      c->cancel_requested = true;
+      return;
+    }
+    crpc_code code = cb[i](c->method->path, c->send_md, ud[i]);
+    if (code != CRPC_OK) {
+      if ((unsigned)code > CRPC_UNAUTHENTICATED)
+        code = CRPC_UNKNOWN;
+      crpc__status_set(&c->status, code,
+                       "call credentials refused to authorize the call "
+                       "(%s)",
+                       crpc_code_name(code));
+      c->cancel_requested = true;
+      return;
+    }
+  }
+}
+
 static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
                     const crpc_call_opts *opts) {
   crpc_call *c;
@@ -784,6 +827,7 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
     crpc__call_unref(c);
     return rv;
   }
+  run_call_creds(c, ch, opts);
   *out = c;
   return 0;
 }

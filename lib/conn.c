@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "call_internal.h"
@@ -17,6 +18,7 @@
 #define MAX_READS_PER_ROUND 16
 
 static void conn_on_io(crpc__io *io, uint32_t events);
+static void on_guard(crpc__timer *t);
 
 static void flush_task(void *arg) {
   crpc__conn *c = arg;
@@ -55,6 +57,7 @@ int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
   c->flush_task.arg = c;
   c->close_task.fn = destroy_task;
   c->close_task.arg = c;
+  c->guard_timer.cb = on_guard;
   if (crpc__io_watch(loop, &c->io, EPOLLIN | EPOLLRDHUP) != 0) {
     free(c);
     return CRPC_ESYS;
@@ -72,6 +75,8 @@ void crpc__conn_attach(crpc__conn *c, crpc_call *call) {
   c->calls = call;
   c->ncalls++;
   crpc__call_ref(call); /* the connection's reference */
+  if (c->idle_ms > 0 && c->preface_done)
+    crpc__timer_stop(c->loop, &c->guard_timer); /* busy: not idle */
 }
 
 void crpc__conn_detach(crpc__conn *c, crpc_call *call) {
@@ -90,6 +95,8 @@ void crpc__conn_detach(crpc__conn *c, crpc_call *call) {
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
   crpc__timer_stop(c->loop, &call->deadline_timer);
   crpc__call_unref(call);
+  if (c->ncalls == 0 && c->idle_ms > 0 && c->preface_done && !c->dead)
+    crpc__timer_start(c->loop, &c->guard_timer, crpc__now_ms() + c->idle_ms);
 }
 
 void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
@@ -97,6 +104,7 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
     return;
   c->dead = true;
   crpc__io_unwatch(c->loop, &c->io);
+  crpc__timer_stop(c->loop, &c->guard_timer);
   while (c->calls) {
     crpc_call *call = c->calls;
     crpc__call_ref(call);
@@ -124,7 +132,9 @@ static int write_pending(crpc__conn *c) {
       n = c->tp->ops->write(c->tp, c->io.fd, c->wbuf + c->woff,
                             c->wlen - c->woff);
     else {
-      n = write(c->io.fd, c->wbuf + c->woff, c->wlen - c->woff);
+      /* send(): a peer that resets must not raise SIGPIPE */
+      n = send(c->io.fd, c->wbuf + c->woff, c->wlen - c->woff,
+               MSG_NOSIGNAL);
       if (n < 0)
         n = (errno == EAGAIN || errno == EINTR) ? CRPC__TP_WANT_WRITE
                                                 : CRPC__TP_ERROR;
@@ -221,7 +231,82 @@ static void do_handshake(crpc__conn *c) {
   }
 }
 
+/* ---- defences ---- */
+
+/* The handshake deadline (slow-loris: a peer that never finishes the TLS
+ * handshake or never sends its preface), then the idle deadline. */
+static void on_guard(crpc__timer *t) {
+  crpc__conn *c = (crpc__conn *)((char *)t - offsetof(crpc__conn, guard_timer));
+  if (c->dead)
+    return;
+  if (!c->preface_done) {
+    const char *what = c->handshaking ? "the TLS handshake"
+                                      : "the HTTP/2 preface (SETTINGS)";
+    crpc__log_info("%s: no end to %s after %lld ms: closing", c->peer, what,
+                   (long long)c->handshake_ms);
+    crpc__conn_close(c, CRPC_UNAVAILABLE,
+                     c->handshaking ? "timed out in the TLS handshake"
+                                    : "timed out waiting for the HTTP/2 "
+                                      "preface");
+    return;
+  }
+  if (c->ncalls == 0 && c->idle_ms > 0) {
+    crpc__log_debug("%s: idle for %lld ms: GOAWAY", c->peer,
+                    (long long)c->idle_ms);
+    nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+    crpc__conn_flush(c); /* sends the GOAWAY and closes */
+    if (!c->dead)
+      crpc__conn_close(c, CRPC_UNAVAILABLE, "idle connection closed");
+  }
+}
+
+/* GOAWAY(ENHANCE_YOUR_CALM), then the connection closes once it is sent
+ * (nghttp2 stops reading). Safe inside nghttp2 callbacks. */
+static void calm_down(crpc__conn *c, const char *why) {
+  if (c->calm_reason || !c->session)
+    return;
+  c->calm_reason = why;
+  crpc__log_warn("%s: %s: GOAWAY(ENHANCE_YOUR_CALM)", c->peer, why);
+  nghttp2_session_terminate_session2(
+      c->session, nghttp2_session_get_last_proc_stream_id(c->session),
+      NGHTTP2_ENHANCE_YOUR_CALM);
+  crpc__conn_schedule_flush(c);
+}
+
+/* A PING or SETTINGS from the peer. As gRPC's ping policy: one that comes
+ * less than a second after the previous one with no response (HEADERS or
+ * DATA) sent in between is a strike; too many strikes is a flood. Each
+ * costs us an ACK, so a peer could otherwise keep us busy for free. */
+static void on_control(crpc__conn *c) {
+  int64_t now = crpc__now_ms();
+  if (c->max_strikes && !c->sent_since_ctl && now - c->last_ctl_ms < 1000 &&
+      ++c->strikes > c->max_strikes)
+    calm_down(c, "PING/SETTINGS flood");
+  c->last_ctl_ms = now;
+  c->sent_since_ctl = false;
+}
+
+/* Stream resets in either direction draw on a budget of RST_BURST that
+ * refills at one per RST_INTERVAL_MS (nghttp2's own rapid-reset limit
+ * counts only the peer's RST_STREAM; this also counts the streams we reset
+ * because the peer made us, e.g. refused or malformed ones). The budget is
+ * kept as the time it would be full again (GCRA). */
+#define RST_BURST 1000
+#define RST_INTERVAL_MS 30
+static void count_reset(crpc__conn *c) {
+  int64_t now = crpc__now_ms();
+  int64_t floor = now - (int64_t)RST_BURST * RST_INTERVAL_MS;
+  if (c->rst_tokens_ms < floor)
+    c->rst_tokens_ms = floor;
+  c->rst_tokens_ms += RST_INTERVAL_MS;
+  if (c->rst_tokens_ms > now)
+    calm_down(c, "too many stream resets (rapid reset)");
+}
+
 void crpc__conn_start(crpc__conn *c) {
+  c->born_ms = crpc__now_ms();
+  if (c->handshake_ms > 0)
+    crpc__timer_start(c->loop, &c->guard_timer, c->born_ms + c->handshake_ms);
   if (c->handshaking)
     do_handshake(c);
   else
@@ -256,18 +341,24 @@ static void conn_on_io(crpc__io *io, uint32_t events) {
       if (n <= 0) {
         c->in_io = false;
         crpc__conn_close(c, CRPC_UNAVAILABLE,
-                         n == 0 ? "connection closed by peer"
-                                : "connection read failed");
+                         n == 0  ? "connection closed by peer"
+                         : c->tp ? c->tp->ops->error(c->tp)
+                                 : "connection read failed");
         return;
       }
       ssize_t r = nghttp2_session_mem_recv(c->session, buf, (size_t)n);
       if (r < 0) {
-        crpc__log_info("HTTP/2 error from %s: %s", c->peer,
-                       nghttp2_strerror((int)r));
+        const char *why = nghttp2_strerror((int)r);
+        if (!c->tp && !c->preface_done && n >= 2 &&
+            (buf[0] == 0x15 || buf[0] == 0x16) && buf[1] == 0x03)
+          why = c->is_server ? "a TLS client on a clear-text port"
+                             : "the server speaks TLS but this channel is "
+                               "clear text (set crpc_channel_opts.tls)";
+        crpc__log_info("HTTP/2 error from %s: %s", c->peer, why);
         /* nghttp2 queued a GOAWAY where it could; send it, then close */
         c->in_io = false;
         crpc__conn_flush(c);
-        crpc__conn_close(c, CRPC_UNAVAILABLE, nghttp2_strerror((int)r));
+        crpc__conn_close(c, CRPC_UNAVAILABLE, why);
         return;
       }
       if ((size_t)n < cap)
@@ -315,6 +406,25 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
     c->goaway_received = true;
     return 0;
   }
+  if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+    if (c->preface_done) {
+      on_control(c);
+      return 0;
+    }
+    c->preface_done = true; /* the handshake deadline is met */
+    c->last_ctl_ms = crpc__now_ms();
+    crpc__timer_stop(c->loop, &c->guard_timer);
+    if (c->idle_ms > 0 && c->ncalls == 0)
+      crpc__timer_start(c->loop, &c->guard_timer,
+                        c->last_ctl_ms + c->idle_ms);
+    return 0;
+  }
+  if (f->hd.type == NGHTTP2_PING && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+    on_control(c);
+    return 0;
+  }
+  if (f->hd.type == NGHTTP2_RST_STREAM && c->is_server)
+    count_reset(c);
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
     return 0;
   crpc_call *call = stream_call(c, f->hd.stream_id);
@@ -386,6 +496,22 @@ static int on_stream_close(nghttp2_session *s, int32_t id,
   return 0;
 }
 
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f,
+                         void *ud) {
+  crpc__conn *c = ud;
+  CRPC__UNUSED(s);
+  /* defences: the peer's pings are answered by data; streams we reset
+   * with an error draw on the reset budget */
+  if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) {
+    c->sent_since_ctl = true;
+    c->strikes = 0;
+  } else if (f->hd.type == NGHTTP2_RST_STREAM && c->is_server &&
+             f->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+    count_reset(c);
+  }
+  return 0;
+}
+
 int crpc__conn_make_callbacks(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks *cb;
   if (nghttp2_session_callbacks_new(&cb) != 0)
@@ -396,6 +522,7 @@ int crpc__conn_make_callbacks(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
   *out = cb;
   return 0;
 }

@@ -48,6 +48,19 @@ struct crpc__conn {
   void *server;
   size_t max_recv;
   uint32_t max_header_list;
+  /* Defences against hostile peers (conn.c); the role code sets the
+   * limits before crpc__conn_start(), 0 turns one off. */
+  int64_t handshake_ms;  /* TLS handshake + HTTP/2 preface deadline */
+  int64_t idle_ms;       /* GOAWAY after this long without a call */
+  uint32_t max_strikes;  /* PING/SETTINGS floods (see on_control) */
+  crpc__timer guard_timer; /* the handshake deadline, then the idle one */
+  bool preface_done;       /* the peer's first SETTINGS arrived */
+  bool sent_since_ctl;     /* we sent HEADERS/DATA since its last PING */
+  uint32_t strikes;
+  int64_t last_ctl_ms;
+  int64_t rst_tokens_ms; /* reset budget, as a time (see count_reset) */
+  int64_t born_ms;
+  const char *calm_reason; /* why we sent GOAWAY(ENHANCE_YOUR_CALM) */
 };
 
 /* Creates a connection on |fd| and starts reading. The session is created by

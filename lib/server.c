@@ -14,6 +14,7 @@
 
 #include "call_internal.h"
 #include "h2.h"
+#include "peer.h"
 #include "sock.h"
 #include "tls_internal.h"
 
@@ -27,6 +28,7 @@ struct crpc__server_method {
   const void *handlers;
   unsigned flags;
   void *user_data;
+  crpc_server *srv; /* for the auth hook, read by handler threads */
 };
 
 typedef struct listener {
@@ -40,6 +42,7 @@ typedef struct lwatch { /* one listener as watched by one thread */
   crpc__io io;
   srv_thread *t;
   int idx;
+  crpc__timer pause; /* out of descriptors: accept again later */
 } lwatch;
 
 struct srv_thread {
@@ -74,6 +77,9 @@ struct crpc_server {
   pthread_cond_t cv;
   int state;
   unsigned threads_drained;
+  crpc_auth_hook auth_hook; /* [const after start] */
+  void *auth_ud;
+  atomic_uint nconns; /* open connections, every thread */
 };
 
 /* ---- registration ---- */
@@ -93,6 +99,10 @@ int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
     s->opts.max_concurrent_streams = 100;
   if (!s->opts.max_header_list_size)
     s->opts.max_header_list_size = 16 * 1024;
+  if (!s->opts.handshake_timeout_ms)
+    s->opts.handshake_timeout_ms = 20000;
+  if (!s->opts.max_ping_strikes)
+    s->opts.max_ping_strikes = 10;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   *out = s;
@@ -134,6 +144,7 @@ static int add_method(crpc_server *s, const crpc_method *m, crpc_handler h,
   sm->handlers = handlers;
   sm->flags = flags;
   sm->user_data = ud;
+  sm->srv = s;
   return 0;
 }
 
@@ -236,6 +247,36 @@ int crpc_server_listen(crpc_server *s, const char *addr,
   if (port_out)
     *port_out = port;
   return 0;
+}
+
+int crpc_server_set_auth_hook(crpc_server *s, crpc_auth_hook hook,
+                              void *user_data) {
+  if (!s)
+    return CRPC_EINVAL;
+  if (s->state != SRV_NEW)
+    return CRPC_ESTATE;
+  s->auth_hook = hook;
+  s->auth_ud = user_data;
+  return 0;
+}
+
+int crpc_server_reload_tls(crpc_server *s) {
+  int rv = 0;
+  if (!s)
+    return CRPC_EINVAL;
+  for (int i = 0; i < s->nlisteners; i++) {
+    void *ctx = s->listeners[i].tls;
+    const char *why = NULL;
+    if (!ctx || (i > 0 && s->listeners[i - 1].tls == ctx))
+      continue; /* a [::] listener's IPv4 twin shares the context */
+    int r = crpc__tls_ctx_reload(ctx, &why);
+    if (r != 0) {
+      crpc__log_error("TLS reload (port %d): %s", s->listeners[i].port,
+                      why ? why : crpc_strerror(r));
+      rv = CRPC_ETLS;
+    }
+  }
+  return rv;
 }
 
 /* ---- responses [loop] ---- */
@@ -435,6 +476,27 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
   free(m);
 }
 
+/* The server's auth hook, before the handler and on its thread. False when
+ * it refused the call (which is then complete). */
+static bool authorized(crpc_call *c) {
+  crpc_server *s = c->handler->srv;
+  if (!s->auth_hook)
+    return true;
+  crpc_code code = s->auth_hook(c, s->auth_ud);
+  if (code == CRPC_OK)
+    return true;
+  if ((unsigned)code > CRPC_UNAUTHENTICATED)
+    code = CRPC_UNKNOWN;
+  pthread_mutex_lock(&c->mu);
+  bool has_msg = c->status.message != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (!has_msg)
+    crpc_call_set_status_message(c, "request rejected by the server's "
+                                    "authorization check");
+  complete(c, code, NULL);
+  return false;
+}
+
 /* Reads the single request of a unary / server-streaming call. */
 static bool read_request(crpc_call *c, ProtobufCMessage **req) {
   if (crpc_call_read(c, req))
@@ -453,6 +515,8 @@ static void run_handler(void *arg) {
   crpc_call *c = arg;
   ProtobufCMessage *req = NULL, *resp = NULL;
   crpc_method_kind kind = c->method->kind;
+  if (!authorized(c))
+    goto out;
   if (kind == CRPC_UNARY || kind == CRPC_SERVER_STREAMING) {
     if (!read_request(c, &req))
       goto out;
@@ -496,6 +560,10 @@ static void run_inline(crpc_call *c) {
     free(m);
     abort_call(c, CRPC_INTERNAL, "%s", m ? "more than one request message"
                                          : "missing request message");
+    return;
+  }
+  if (!authorized(c)) {
+    free(m);
     return;
   }
   crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
@@ -582,6 +650,8 @@ int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
   c->deframer.max_len = s->max_recv;
   c->accepts_enc[CRPC__ENC_IDENTITY] = true;
   memcpy(c->peer, conn->peer, sizeof c->peer);
+  c->peer_tls = conn->tp != NULL;
+  c->peer_id = crpc__tls_peer_id(conn->tp);
   crpc__conn_attach(conn, c);
   crpc__call_unref(c); /* the connection holds it now */
   nghttp2_session_set_stream_user_data(conn->session, stream_id, c);
@@ -737,6 +807,9 @@ static void report_drained(srv_thread *t) {
 
 static void on_conn_closed(crpc__conn *conn) {
   srv_thread *t = conn->owner;
+  if (!t)
+    return; /* never made it into the list */
+  atomic_fetch_sub(&t->srv->nconns, 1);
   if (conn->prev)
     conn->prev->next = conn->next;
   else
@@ -745,6 +818,37 @@ static void on_conn_closed(crpc__conn *conn) {
     conn->next->prev = conn->prev;
   t->nconns--;
   report_drained(t);
+}
+
+/* Makes room for a new connection by closing this thread's oldest one
+ * that has no call, preferring one still in its handshake or preface
+ * (slow-loris). False when every connection is busy. */
+static bool evict_idle(srv_thread *t) {
+  crpc__conn *idle = NULL, *unready = NULL;
+  for (crpc__conn *c = t->conns; c; c = c->next) { /* newest first */
+    if (c->dead || c->ncalls)
+      continue;
+    idle = c;
+    if (!c->preface_done)
+      unready = c;
+  }
+  crpc__conn *v = unready ? unready : idle;
+  if (!v)
+    return false;
+  crpc__log_info("%s: closed to make room for a new connection", v->peer);
+  if (v->preface_done) {
+    nghttp2_session_terminate_session(v->session, NGHTTP2_NO_ERROR);
+    crpc__conn_flush(v); /* GOAWAY, then it closes */
+  }
+  if (!v->dead)
+    crpc__conn_close(v, CRPC_UNAVAILABLE, "connection limit reached");
+  return true;
+}
+
+static void on_accept_resume(crpc__timer *tm) {
+  lwatch *lw = (lwatch *)((char *)tm - offsetof(lwatch, pause));
+  if (!lw->t->draining)
+    crpc__io_watch_exclusive(lw->t->loop, &lw->io);
 }
 
 static void on_accept(crpc__io *io, uint32_t events) {
@@ -757,9 +861,22 @@ static void on_accept(crpc__io *io, uint32_t events) {
   for (int i = 0; i < ACCEPTS_PER_ROUND && !t->draining; i++) {
     int fd = crpc__sock_accept(l->fd);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE)
+      if (errno == EMFILE || errno == ENFILE) {
+        /* the listener stays readable: without this the loop would spin */
         crpc__log_warn("accept: %s", strerror(errno));
+        if (!evict_idle(t)) {
+          crpc__io_unwatch(t->loop, &lw->io);
+          lw->pause.cb = on_accept_resume;
+          crpc__timer_start(t->loop, &lw->pause, crpc__now_ms() + 100);
+        }
+      }
       return;
+    }
+    uint32_t max = s->opts.max_connections;
+    if (max && atomic_load(&s->nconns) >= max && !evict_idle(t)) {
+      crpc__log_warn("connection refused: %u connections, all busy", max);
+      close(fd);
+      continue;
     }
     crpc__transport *tp = NULL;
     if (l->tls) {
@@ -778,6 +895,9 @@ static void on_accept(crpc__io *io, uint32_t events) {
       continue;
     }
     conn->server = s;
+    conn->handshake_ms = s->opts.handshake_timeout_ms;
+    conn->idle_ms = s->opts.idle_timeout_ms;
+    conn->max_strikes = s->opts.max_ping_strikes;
     crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
     if (crpc__h2_session_new(conn, s->opts.max_concurrent_streams,
                              s->opts.max_header_list_size) != 0) {
@@ -791,6 +911,7 @@ static void on_accept(crpc__io *io, uint32_t events) {
       t->conns->prev = conn;
     t->conns = conn;
     t->nconns++;
+    atomic_fetch_add(&s->nconns, 1);
     crpc__conn_start(conn);
   }
 }

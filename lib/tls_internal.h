@@ -25,4 +25,15 @@ int crpc__tls_client_transport(void *ctx, const char *server_name,
 int crpc__tls_server_transport(void *ctx, crpc__transport **out,
                                const char **why);
 
+/* Rebuilds a server context from the files it was made from; new
+ * connections use the new certificate, open ones keep theirs. Any thread.
+ * Returns 0, CRPC_EINVAL (not a server context) or CRPC_ETLS (the old
+ * credentials stay in use). */
+int crpc__tls_ctx_reload(void *ctx, const char **why);
+
+/* Server side, after the handshake: a new reference to the client's
+ * verified identity (peer.h; an empty one without a client certificate),
+ * or NULL for a transport that is not TLS. */
+struct crpc__peer_id *crpc__tls_peer_id(crpc__transport *tp);
+
 #endif

@@ -40,6 +40,9 @@ typedef struct crpc_channel_opts {
   crpc_call_creds_cb call_creds; /* per-channel call credentials */
   void *call_creds_user_data;
   int allow_insecure_call_creds; /* send call creds over clear text */
+  int64_t handshake_timeout_ms; /* TLS handshake and the server's HTTP/2
+                                   SETTINGS must arrive within this after
+                                   connecting; 0: 20000; < 0: no limit */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing

@@ -22,6 +22,20 @@ typedef struct crpc_server_opts {
   uint32_t max_concurrent_streams; /* per connection; 0: 100 */
   uint32_t max_header_list_size;   /* bytes; 0: 16 KiB */
   const crpc_mem *mem;             /* NULL: libc */
+  /* Defences against hostile peers. */
+  int64_t handshake_timeout_ms; /* a new connection must finish its TLS
+                                   handshake and HTTP/2 preface within
+                                   this, or it is closed (slow-loris);
+                                   0: 20000; < 0: no limit */
+  int64_t idle_timeout_ms;      /* GOAWAY and close a connection that has
+                                   had no call for this long; 0: never */
+  uint32_t max_connections;     /* open connections; at the limit a new
+                                   one replaces the oldest connection
+                                   without a call, or is refused; 0: no
+                                   limit */
+  uint32_t max_ping_strikes;    /* PING/SETTINGS frames < 1 s apart with
+                                   no response sent in between, before
+                                   GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */
 } crpc_server_opts;
 
 /** crpc_server_register flag: the handler never blocks; it may run inline on
