@@ -496,10 +496,19 @@ static int on_stream_close(nghttp2_session *s, int32_t id,
   return 0;
 }
 
+/* PROTOCOL-HTTP2.md, "Early Server Closure": a server that has sent its
+ * trailers before the client's END_STREAM resets the stream with NO_ERROR,
+ * or a client that never finishes such requests would pin the stream (and
+ * use up the connection's concurrent streams). */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f,
                          void *ud) {
   crpc__conn *c = ud;
-  CRPC__UNUSED(s);
+  if (c->is_server &&
+      (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+      (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) == 0)
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                              NGHTTP2_NO_ERROR);
   /* defences: the peer's pings are answered by data; streams we reset
    * with an error draw on the reset budget */
   if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) {
