@@ -21,6 +21,7 @@ get --use_tls --tls_cert_file --tls_key_file, clients --use_tls
 name the server certificate carries).
 """
 import argparse
+import ctypes
 import os
 import select
 import signal
@@ -86,6 +87,16 @@ def impl_commands(args):
     return clients, servers
 
 
+def _die_with_parent():
+    """Child setup: SIGTERM when the driver dies (e.g. killed by a ctest
+    timeout), so no server is left listening."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Server:
     """One server process on port 0; the port is read from its stdout."""
 
@@ -94,7 +105,8 @@ class Server:
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             cmd + ['--port=0'] + tls_args, stdout=subprocess.PIPE,
-            stderr=self.err, stdin=subprocess.DEVNULL)
+            stderr=self.err, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         self.port = self._read_port()
 
     def _read_port(self):
@@ -152,7 +164,7 @@ def run_case(client_cmd, port, case, args):
     try:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=CASE_TIMEOUT)
+                           timeout=CASE_TIMEOUT, preexec_fn=_die_with_parent)
         out = p.stdout.decode(errors='replace')
         ok = p.returncode == 0
         if not ok:
