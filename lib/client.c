@@ -592,7 +592,9 @@ void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
       snprintf(msg, sizeof msg, "server closed the stream without a "
                                 "grpc-status");
     }
-  } else if (crpc__deframer_partial(&c->deframer)) {
+  } else if (crpc__deframer_partial(&c->deframer) &&
+             c->status.code == CRPC_OK) {
+    /* an error status explains a cut-off message better than we can */
     code = CRPC_INTERNAL;
     snprintf(msg, sizeof msg, "stream ended in the middle of a message");
   }
