@@ -115,18 +115,11 @@ static bool stream_request(StreamingOutputCallRequest *req,
 /* ---- compression flag of received messages ---- */
 
 static bool check_compressed(crpc_call *call, bool want, const char *what) {
-#ifdef CRPC_INTEROP_HAVE_LAST_READ_COMPRESSED
   bool got = crpc_call_last_read_compressed(call);
   if (got != want)
     return fail("%s: the response %s the compressed flag", what,
                 got ? "has" : "lacks");
   return true;
-#else
-  /* TODO(api): needs crpc_call_last_read_compressed() from the runtime. */
-  return fail("%s: this crpc cannot tell whether a response was "
-              "compressed (no crpc_call_last_read_compressed)",
-              what);
-#endif
 }
 
 static const crpc_method *find_method(const crpc_service *svc,

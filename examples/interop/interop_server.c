@@ -75,7 +75,6 @@ static bool echo_status(crpc_call *call, const Grpc__Testing__EchoStatus *es,
  * server checks).
  */
 static crpc_code check_compression(crpc_call *call, bool expected) {
-#ifdef CRPC_INTEROP_HAVE_LAST_READ_COMPRESSED
   bool got = crpc_call_last_read_compressed(call);
   if (expected && !got) {
     crpc_call_set_status_message(call, "expected a compressed request");
@@ -86,33 +85,17 @@ static crpc_code check_compression(crpc_call *call, bool expected) {
     return CRPC_INVALID_ARGUMENT;
   }
   return CRPC_OK;
-#else
-  /* TODO(api): needs crpc_call_last_read_compressed() from the runtime. */
-  if (!expected)
-    return CRPC_OK;
-  crpc_call_set_status_message(call, "this crpc cannot tell whether a "
-                                     "request was compressed");
-  return CRPC_UNIMPLEMENTED;
-#endif
 }
 
 /* CompressedResponse: the encoding of the call's responses. Only before the
  * first message (the encoding goes out in the response headers). */
 static crpc_code set_response_compression(crpc_call *call, bool compress) {
-#ifdef CRPC_INTEROP_HAVE_SET_COMPRESSION
   int rv = crpc_call_set_compression(call, compress ? "gzip" : "identity");
   if (rv != 0) {
     crpc_call_set_status_message(call, crpc_strerror(rv));
     return CRPC_INTERNAL;
   }
   return CRPC_OK;
-#else
-  /* TODO(api): needs crpc_call_set_compression() from the runtime. */
-  if (!compress)
-    return CRPC_OK;
-  crpc_call_set_status_message(call, "this crpc cannot compress responses");
-  return CRPC_UNIMPLEMENTED;
-#endif
 }
 
 static bool payload_size_ok(crpc_call *call, int32_t size) {
