@@ -102,6 +102,11 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
   }
   if (code != CRPC_OK && c->status.code == CRPC_OK)
     crpc__status_set(&c->status, code, "%s", msg);
+  if (c->status.code == CRPC_OK && c->method->kind == CRPC_UNARY &&
+      c->recvq.count > 1)
+    crpc__status_set(&c->status, CRPC_INTERNAL,
+                     "server sent %zu response messages to a unary call",
+                     c->recvq.count);
   c->done = true;
   c->got_headers = true;
   if (c->trailing_out)
@@ -496,6 +501,12 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
     c->got_grpc_status = true;
     if (!c->done)
       c->status.code = code;
+    /* a code we cannot use: say so, unless grpc-message says more */
+    if (!c->done && code == CRPC_UNKNOWN && !c->status.message &&
+        !(valuelen == 1 && value[0] == '2'))
+      crpc__status_set(&c->status, code, "invalid grpc-status \"%.*s\"",
+                       (int)(valuelen > 32 ? 32 : valuelen),
+                       (const char *)value);
     pthread_mutex_unlock(&c->mu);
     return;
   }
@@ -554,6 +565,30 @@ void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
     crpc__metadata_append(c->initial_out, c->recv_md);
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  if (c->got_grpc_status || (c->http_status == 200 && !c->content_type))
+    return;
+  /* Not a gRPC answer (a proxy's error page...): its body is no gRPC
+   * framing, so end the call now with the status the headers give
+   * (http-grpc-status-mapping.md; a grpc-status would have won). */
+  char msg[128];
+  crpc_code code = CRPC_UNKNOWN;
+  if (c->http_status != 200) {
+    code = crpc__http_status_to_code(c->http_status);
+    snprintf(msg, sizeof msg, "server answered HTTP %d%s", c->http_status,
+             c->content_type ? " with a non-gRPC content-type" : "");
+  } else {
+    snprintf(msg, sizeof msg, "server answered with a non-gRPC "
+                              "content-type");
+  }
+  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+    c->rx_discard = true; /* nothing follows; the stream closes */
+  else
+    reset_stream(c);
+  pthread_mutex_lock(&c->mu);
+  if (!c->done)
+    crpc__status_set(&c->status, code, "%s", msg);
+  pthread_mutex_unlock(&c->mu);
+  finish(c, CRPC_OK, NULL);
 }
 
 void crpc__client_on_end_stream(crpc_call *c) {
@@ -561,6 +596,17 @@ void crpc__client_on_end_stream(crpc_call *c) {
   c->recv_closed = true;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  /* PROTOCOL-HTTP2.md "Early Server Closure": the server ended the call
+   * while we still send. RST_STREAM(NO_ERROR) closes the stream now, so
+   * the call ends with the server's status instead of waiting for our
+   * END_STREAM (or the deadline). */
+  if (c->conn && !c->rx_discard &&
+      nghttp2_session_get_stream_local_close(c->conn->session,
+                                             c->stream_id) == 0) {
+    nghttp2_submit_rst_stream(c->conn->session, NGHTTP2_FLAG_NONE,
+                              c->stream_id, NGHTTP2_NO_ERROR);
+    crpc__conn_schedule_flush(c->conn);
+  }
 }
 
 void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
@@ -568,7 +614,10 @@ void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
   char msg[128] = "";
   if (c->rx_discard)
     return; /* we ended it (cancel, deadline, bad data): status is set */
-  if (c->http_status != 200 && c->http_status != 0) {
+  pthread_mutex_lock(&c->mu);
+  bool recv_closed = c->recv_closed; /* END_STREAM, not a reset */
+  pthread_mutex_unlock(&c->mu);
+  if (c->http_status != 200 && c->http_status != 0 && !c->got_grpc_status) {
     /* not a gRPC answer: the spec's HTTP status mapping */
     code = crpc__http_status_to_code(c->http_status);
     snprintf(msg, sizeof msg, "server answered HTTP %d%s", c->http_status,
@@ -583,7 +632,16 @@ void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
     } else if (error_code == NGHTTP2_CANCEL) {
       code = CRPC_CANCELLED;
       snprintf(msg, sizeof msg, "stream cancelled by the server");
-    } else if (error_code != NGHTTP2_NO_ERROR) {
+    } else if (error_code == NGHTTP2_ENHANCE_YOUR_CALM) {
+      code = CRPC_RESOURCE_EXHAUSTED; /* PROTOCOL-HTTP2.md: bandwidth */
+      snprintf(msg, sizeof msg, "stream reset by the server: "
+                                "ENHANCE_YOUR_CALM (bandwidth exhausted)");
+    } else if (error_code == NGHTTP2_INADEQUATE_SECURITY) {
+      code = CRPC_PERMISSION_DENIED;
+      snprintf(msg, sizeof msg, "stream reset by the server: "
+                                "INADEQUATE_SECURITY");
+    } else if (error_code != NGHTTP2_NO_ERROR || !recv_closed) {
+      /* RST_STREAM(NO_ERROR) without a status is INTERNAL too */
       code = CRPC_INTERNAL;
       snprintf(msg, sizeof msg, "stream reset by the server: %s",
                nghttp2_http2_strerror(error_code));
