@@ -697,11 +697,8 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   rv = crpc__resolve(target, false, probe, 1, &host);
   if (rv == CRPC_ENOMEM)
     return rv;
-  if (rv < 0) {
-    /* a name that does not resolve yet is fine; a malformed one is not */
-    if (strncmp(target, "unix:", 5) == 0 || !strchr(target, ':'))
-      return CRPC_ETARGET;
-  }
+  if (rv == CRPC_ETARGET)
+    return rv; /* malformed; a name that does not resolve yet is fine */
   crpc__encoding enc = CRPC__ENC_IDENTITY;
   if (opts->compression) {
     enc = crpc__encoding_from_name(opts->compression,

@@ -77,6 +77,7 @@ struct crpc_server {
   pthread_cond_t cv;
   int state;
   unsigned threads_drained;
+  unsigned threads_unwatched;
   crpc_auth_hook auth_hook; /* [const after start] */
   void *auth_ud;
   atomic_uint nconns; /* open connections, every thread */
@@ -200,7 +201,7 @@ int crpc_server_listen(crpc_server *s, const char *addr,
   }
   int n = crpc__resolve(addr, true, addrs, 1, NULL);
   if (n < 0)
-    return n;
+    return n == CRPC_ENOMEM ? n : CRPC_ETARGET;
   void *ctx = NULL;
   if (tls) {
     const char *why = NULL;
@@ -933,6 +934,16 @@ static void thread_shutdown(void *arg) {
   t->draining = true;
   for (int i = 0; i < s->nlisteners; i++)
     crpc__io_unwatch(t->loop, &t->lio[i].io);
+  /* the last thread to stop watching closes the listeners, so new
+   * connections are refused rather than left in the backlog */
+  pthread_mutex_lock(&s->mu);
+  if (++s->threads_unwatched == s->nthreads) {
+    for (int i = 0; i < s->nlisteners; i++) {
+      close(s->listeners[i].fd);
+      s->listeners[i].fd = -1;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
   for (crpc__conn *c = t->conns; c; c = c->next) {
     if (c->dead || !c->session)
       continue;
@@ -1043,7 +1054,8 @@ void crpc_server_free(crpc_server *s) {
   free(s->threads);
   crpc__workers_free(s->workers);
   for (int i = 0; i < s->nlisteners; i++) {
-    close(s->listeners[i].fd);
+    if (s->listeners[i].fd >= 0)
+      close(s->listeners[i].fd);
     if (s->listeners[i].tls &&
         (i + 1 >= s->nlisteners ||
          s->listeners[i + 1].tls != s->listeners[i].tls))

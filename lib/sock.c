@@ -88,6 +88,11 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
     free(buf);
     return CRPC_ETARGET;
   }
+  /* the host is known even when it does not resolve (TLS name) */
+  if (host_out && !(*host_out = strdup(*host ? host : "localhost"))) {
+    free(buf);
+    return CRPC_ENOMEM;
+  }
   struct addrinfo hints = {0}, *res = NULL, *ai;
   hints.ai_family = family;
   hints.ai_socktype = SOCK_STREAM;
@@ -95,7 +100,7 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
   const char *node = *host ? host : (passive ? NULL : "localhost");
   if (getaddrinfo(node, port, &hints, &res) != 0 || !res) {
     free(buf);
-    return CRPC_ETARGET;
+    return CRPC_ESYS; /* well-formed, but does not resolve (now) */
   }
   int n = 0;
   for (ai = res; ai && n < max; ai = ai->ai_next) {
@@ -107,10 +112,8 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
     n++;
   }
   freeaddrinfo(res);
-  if (host_out && n > 0 && !(*host_out = strdup(*host ? host : "localhost")))
-    n = CRPC_ENOMEM;
   free(buf);
-  return n > 0 ? n : CRPC_ETARGET;
+  return n > 0 ? n : CRPC_ESYS;
 }
 
 static int set_nonblock(int fd) __attribute__((unused));

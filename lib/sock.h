@@ -18,7 +18,8 @@ typedef struct crpc__addr {
  * and for |passive| listeners ":p" meaning every interface). Fills up to
  * |max| addresses. |host_out| (may be NULL) receives the host part (the
  * default :authority / TLS name; malloc'd). Returns the number of addresses
- * (> 0), or CRPC_ETARGET / CRPC_ENOMEM.
+ * (> 0), or CRPC_ETARGET (malformed), CRPC_ESYS (well-formed but
+ * it does not resolve) or CRPC_ENOMEM.
  */
 int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
                   int max, char **host_out);

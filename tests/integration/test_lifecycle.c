@@ -1,0 +1,305 @@
+/*
+ * test_lifecycle.c: listeners of every address family, graceful shutdown,
+ * reconnection with wait-for-ready, and HTTP/2 flow control pushing back on
+ * a writer whose reader does not read.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <crpc/crpc.h>
+
+#include "echo.pb-c.h"
+
+typedef Crpc__Itest__EchoRequest Req;
+typedef Crpc__Itest__EchoReply Rep;
+#define REQ_INIT CRPC__ITEST__ECHO_REQUEST__INIT
+
+static const crpc_method m_unary = {"/crpc.itest.Echo/Unary", CRPC_UNARY,
+                                    &crpc__itest__echo_request__descriptor,
+                                    &crpc__itest__echo_reply__descriptor};
+static const crpc_method m_sstream = {"/crpc.itest.Echo/ServerStream",
+                                      CRPC_SERVER_STREAMING,
+                                      &crpc__itest__echo_request__descriptor,
+                                      &crpc__itest__echo_reply__descriptor};
+
+/* Handler-side observations. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int in_handler;   /* unary handlers currently blocked */
+static bool release;     /* let blocked unary handlers return */
+static int stream_written = -1; /* messages a finished stream wrote */
+
+static crpc_code h_unary(crpc_call *c, const ProtobufCMessage *req,
+                         ProtobufCMessage *resp, void *ud) {
+  const Req *r = (const Req *)req;
+  if (r->sleep_ms) {
+    /* "hold": wait until the test releases us or the call is cancelled
+     * (checked every few ms: there is no cancellation callback) */
+    pthread_mutex_lock(&mu);
+    in_handler++;
+    pthread_cond_broadcast(&cv);
+    while (!release && !crpc_call_is_cancelled(c)) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 5000000;
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&cv, &mu, &ts);
+    }
+    in_handler--;
+    pthread_mutex_unlock(&mu);
+  }
+  ((Rep *)resp)->text = "ok";
+  return CRPC_OK;
+}
+
+static crpc_code h_sstream(crpc_call *c, const ProtobufCMessage *req,
+                           ProtobufCMessage *resp, void *ud) {
+  const Req *r = (const Req *)req;
+  int n = 0;
+  Rep rep = CRPC__ITEST__ECHO_REPLY__INIT;
+  rep.payload.len = (size_t)r->reply_size;
+  rep.payload.data = calloc(1, rep.payload.len);
+  for (; n < r->count; n++)
+    if (!crpc_call_write(c, &rep.base))
+      break;
+  free(rep.payload.data);
+  pthread_mutex_lock(&mu);
+  stream_written = n;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  return CRPC_OK;
+}
+
+static crpc_server *start_server(const char *addr, int *port) {
+  crpc_server *s;
+  assert_int_equal(crpc_server_new(&s, NULL), 0);
+  assert_int_equal(crpc_server_register(s, &m_unary, h_unary, 0, NULL), 0);
+  assert_int_equal(crpc_server_register(s, &m_sstream, h_sstream, 0, NULL),
+                   0);
+  int rv = crpc_server_listen(s, addr, NULL, port);
+  if (rv != 0) {
+    crpc_server_free(s);
+    return NULL;
+  }
+  assert_int_equal(crpc_server_start(s), 0);
+  return s;
+}
+
+static crpc_code call_once(crpc_channel *ch, unsigned flags) {
+  Req req = REQ_INIT;
+  ProtobufCMessage *resp = NULL;
+  crpc_call_opts o = {.flags = flags, .timeout_ms = 20000};
+  crpc_code code = crpc_unary(ch, &m_unary, &o, &req.base, &resp, NULL);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  return code;
+}
+
+static void test_unix_socket(void **state) {
+  char path[64], target[80];
+  snprintf(path, sizeof path, "/tmp/crpc-test-%d.sock", (int)getpid());
+  unlink(path);
+  snprintf(target, sizeof target, "unix:%s", path);
+  int port = -1;
+  crpc_server *s = start_server(target, &port);
+  assert_non_null(s);
+  assert_int_equal(port, 0);
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+  assert_int_equal(call_once(ch, 0), CRPC_OK);
+  crpc_channel_free(ch);
+  crpc_server_free(s);
+  unlink(path);
+}
+
+static void test_ipv6(void **state) {
+  int port;
+  char target[64];
+  crpc_server *s = start_server("[::1]:0", &port);
+  if (!s)
+    skip(); /* no IPv6 on this machine */
+  snprintf(target, sizeof target, "ipv6:[::1]:%d", port);
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+  assert_int_equal(call_once(ch, 0), CRPC_OK);
+  crpc_channel_free(ch);
+  crpc_server_free(s);
+}
+
+static void test_bad_targets(void **state) {
+  crpc_channel *ch;
+  crpc_server *s;
+  assert_int_equal(crpc_channel_new(&ch, "no-port-here", NULL), CRPC_ETARGET);
+  assert_int_equal(crpc_channel_new(&ch, "unix:", NULL), CRPC_ETARGET);
+  assert_int_equal(crpc_channel_new(&ch, "1.2.3.4:99999", NULL),
+                   CRPC_ETARGET);
+  assert_int_equal(crpc_server_new(&s, NULL), 0);
+  assert_int_equal(crpc_server_listen(s, "127.0.0.1:notaport", NULL, NULL),
+                   CRPC_ETARGET);
+  assert_int_equal(crpc_server_start(s), CRPC_ESTATE); /* no listener */
+  crpc_server_free(s);
+}
+
+typedef struct bg_call {
+  crpc_channel *ch;
+  crpc_code code;
+  pthread_t tid;
+  crpc_server *srv;
+  char target[64];
+} bg_call;
+
+static void *held_call(void *arg) {
+  bg_call *b = arg;
+  Req req = REQ_INIT;
+  ProtobufCMessage *resp = NULL;
+  req.sleep_ms = 1; /* hold in the handler */
+  b->code = crpc_unary(b->ch, &m_unary, NULL, &req.base, &resp, NULL);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  return NULL;
+}
+
+static void wait_in_handler(int n) {
+  pthread_mutex_lock(&mu);
+  while (in_handler < n)
+    pthread_cond_wait(&cv, &mu);
+  pthread_mutex_unlock(&mu);
+}
+
+/* Waits (by making calls, bounded) until the server refuses new
+ * connections, then lets held handlers finish. */
+static void *release_when_refused(void *arg) {
+  bg_call *b = arg;
+  for (int i = 0; i < 100000; i++) {
+    crpc_channel *ch;
+    assert_int_equal(crpc_channel_new(&ch, b->target, NULL), 0);
+    crpc_code code = call_once(ch, 0);
+    crpc_channel_free(ch);
+    if (code == CRPC_UNAVAILABLE)
+      break;
+  }
+  pthread_mutex_lock(&mu);
+  release = true;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  return NULL;
+}
+
+/* A call in flight when shutdown starts finishes within the grace period;
+ * new connections are refused meanwhile. */
+static void test_graceful_shutdown(void **state) {
+  int port;
+  bg_call b = {0};
+  crpc_server *s = start_server("127.0.0.1:0", &port);
+  snprintf(b.target, sizeof b.target, "127.0.0.1:%d", port);
+  assert_int_equal(crpc_channel_new(&b.ch, b.target, NULL), 0);
+  release = false;
+  pthread_create(&b.tid, NULL, held_call, &b);
+  wait_in_handler(1);
+  pthread_t releaser;
+  pthread_create(&releaser, NULL, release_when_refused, &b);
+  crpc_server_shutdown(s, 30000); /* returns once the held call is done */
+  pthread_join(releaser, NULL);
+  pthread_join(b.tid, NULL);
+  assert_int_equal(b.code, CRPC_OK);
+  crpc_channel_free(b.ch);
+  crpc_server_free(s);
+}
+
+/* Past the grace period, running calls are cancelled. */
+static void test_shutdown_grace_expires(void **state) {
+  int port;
+  bg_call b = {0};
+  crpc_server *s = start_server("127.0.0.1:0", &port);
+  snprintf(b.target, sizeof b.target, "127.0.0.1:%d", port);
+  assert_int_equal(crpc_channel_new(&b.ch, b.target, NULL), 0);
+  release = false;
+  pthread_create(&b.tid, NULL, held_call, &b);
+  wait_in_handler(1);
+  crpc_server_shutdown(s, 50);
+  pthread_join(b.tid, NULL);
+  assert_int_not_equal(b.code, CRPC_OK);
+  crpc_channel_free(b.ch);
+  crpc_server_free(s);
+}
+
+/* The channel reconnects to a server that comes back; wait-for-ready
+ * calls ride out the gap, others fail fast. */
+static void test_reconnect(void **state) {
+  int port, port2;
+  char target[64], addr[64];
+  crpc_server *s = start_server("127.0.0.1:0", &port);
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  crpc_channel_opts co = {.initial_backoff_ms = 50, .max_backoff_ms = 200};
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, &co), 0);
+  assert_int_equal(call_once(ch, 0), CRPC_OK);
+  crpc_server_free(s);
+  crpc_code code = call_once(ch, 0);
+  assert_int_equal(code, CRPC_UNAVAILABLE);
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+  s = start_server(addr, &port2);
+  assert_non_null(s);
+  assert_int_equal(port2, port);
+  assert_int_equal(call_once(ch, CRPC_CALL_WAIT_FOR_READY), CRPC_OK);
+  assert_int_equal(call_once(ch, 0), CRPC_OK);
+  crpc_channel_free(ch);
+  crpc_server_free(s);
+}
+
+/* A server streaming 1000 x 64 KiB to a client that never reads must block
+ * in crpc_call_write: flow control bounds what is buffered. The call's
+ * deadline ends it; the handler reports how far it got. */
+static void test_backpressure(void **state) {
+  int port;
+  char target[64];
+  crpc_server *s = start_server("127.0.0.1:0", &port);
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+  Req req = REQ_INIT;
+  req.count = 1000;
+  req.reply_size = 64 * 1024;
+  crpc_call_opts o = {.timeout_ms = 1500};
+  crpc_call *c;
+  stream_written = -1;
+  assert_int_equal(crpc_call_start(&c, ch, &m_sstream, &o), 0);
+  assert_true(crpc_call_write(c, &req.base));
+  assert_true(crpc_call_writes_done(c));
+  assert_int_equal(crpc_call_finish(c, NULL), CRPC_DEADLINE_EXCEEDED);
+  crpc_call_free(c);
+  pthread_mutex_lock(&mu);
+  while (stream_written < 0)
+    pthread_cond_wait(&cv, &mu);
+  int written = stream_written;
+  pthread_mutex_unlock(&mu);
+  /* windows (1 MiB stream) + send queue + socket buffers: far below 1000 */
+  assert_true(written < 300);
+  crpc_channel_free(ch);
+  crpc_server_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unix_socket),
+      cmocka_unit_test(test_ipv6),
+      cmocka_unit_test(test_bad_targets),
+      cmocka_unit_test(test_graceful_shutdown),
+      cmocka_unit_test(test_shutdown_grace_expires),
+      cmocka_unit_test(test_reconnect),
+      cmocka_unit_test(test_backpressure),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
