@@ -6,6 +6,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,7 +15,6 @@
 
 #include "call_internal.h"
 
-#define WBUF_TARGET (64 * 1024)
 #define MAX_READS_PER_ROUND 16
 
 static void conn_on_io(crpc__io *io, uint32_t events);
@@ -125,45 +125,97 @@ static crpc_call *stream_call(crpc__conn *c, int32_t id) {
 
 /* ---- output ---- */
 
-static int write_pending(crpc__conn *c) {
-  while (c->woff < c->wlen) {
+/* Writes up to |len| bytes; returns the count written (maybe 0 when the
+ * socket is full) or -1 on a fatal error. */
+static ssize_t write_some(crpc__conn *c, const uint8_t *p, size_t len) {
+  size_t done = 0;
+  while (done < len) {
     ssize_t n;
     if (c->tp)
-      n = c->tp->ops->write(c->tp, c->io.fd, c->wbuf + c->woff,
-                            c->wlen - c->woff);
+      n = c->tp->ops->write(c->tp, c->io.fd, p + done, len - done);
     else {
       /* send(): a peer that resets must not raise SIGPIPE */
-      n = send(c->io.fd, c->wbuf + c->woff, c->wlen - c->woff,
-               MSG_NOSIGNAL);
+      n = send(c->io.fd, p + done, len - done, MSG_NOSIGNAL);
       if (n < 0)
         n = (errno == EAGAIN || errno == EINTR) ? CRPC__TP_WANT_WRITE
                                                 : CRPC__TP_ERROR;
     }
     if (n == CRPC__TP_WANT_WRITE || n == CRPC__TP_WANT_READ)
-      return 1;
+      break;
+    if (n < 0)
+      return -1;
+    done += (size_t)n;
+  }
+  return (ssize_t)done;
+}
+
+/* Keeps bytes the socket did not take; the only per-connection buffer,
+ * allocated only while the peer is not reading. */
+static int stash(crpc__conn *c, const uint8_t *p, size_t len) {
+  if (c->wlen + len > c->wcap) {
+    size_t cap = c->wcap ? c->wcap : 16384;
+    while (cap < c->wlen + len)
+      cap *= 2;
+    uint8_t *b = realloc(c->wbuf, cap);
+    if (!b)
+      return -1;
+    c->wbuf = b;
+    c->wcap = cap;
+  }
+  memcpy(c->wbuf + c->wlen, p, len);
+  c->wlen += len;
+  return 0;
+}
+
+/* 0: everything stashed is written; 1: the socket is full; -1: error. */
+static int write_stashed(crpc__conn *c) {
+  if (c->woff < c->wlen) {
+    ssize_t n = write_some(c, c->wbuf + c->woff, c->wlen - c->woff);
     if (n < 0)
       return -1;
     c->woff += (size_t)n;
+    if (c->woff < c->wlen)
+      return 1;
   }
-  c->woff = c->wlen = 0;
+  free(c->wbuf); /* idle connections hold no write buffer */
+  c->wbuf = NULL;
+  c->woff = c->wlen = c->wcap = 0;
   return 0;
 }
 
 void crpc__conn_flush(crpc__conn *c) {
   if (c->dead || c->handshaking || !c->session)
     return;
+  size_t cap;
+  uint8_t *buf = crpc__loop_wbuf(c->loop, &cap);
+  const uint8_t *carry = NULL;
+  size_t carry_len = 0;
   for (;;) {
-    int w = write_pending(c);
-    if (w < 0) {
-      crpc__conn_close(c, CRPC_UNAVAILABLE, "connection write failed");
-      return;
-    }
+    int w = write_stashed(c);
+    if (w < 0)
+      goto write_failed;
     if (w > 0) {
       crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
       return;
     }
-    /* Gather nghttp2's output into one buffer for one write. */
-    while (c->wlen < WBUF_TARGET) {
+    /* Gather nghttp2's output in the loop's buffer for one write. */
+    size_t len = 0;
+    if (carry) {
+      if (carry_len > cap) { /* larger than the buffer: send it alone */
+        ssize_t n = write_some(c, carry, carry_len);
+        if (n < 0)
+          goto write_failed;
+        if ((size_t)n < carry_len &&
+            stash(c, carry + n, carry_len - (size_t)n) != 0)
+          goto oom;
+        carry = NULL;
+        continue;
+      }
+      memcpy(buf, carry, carry_len);
+      len = carry_len;
+      carry = NULL;
+    }
+    for (;;) {
       const uint8_t *data;
       ssize_t n = nghttp2_session_mem_send(c->session, &data);
       if (n < 0) {
@@ -172,35 +224,37 @@ void crpc__conn_flush(crpc__conn *c) {
       }
       if (n == 0)
         break;
-      if (c->wlen + (size_t)n > c->wcap) {
-        size_t cap = c->wcap ? c->wcap : 16384;
-        while (cap < c->wlen + (size_t)n)
-          cap *= 2;
-        uint8_t *b = realloc(c->wbuf, cap);
-        if (!b) {
-          crpc__conn_close(c, CRPC_RESOURCE_EXHAUSTED, "out of memory");
-          return;
-        }
-        c->wbuf = b;
-        c->wcap = cap;
+      if (len + (size_t)n > cap) {
+        carry = data; /* valid until the next mem_send */
+        carry_len = (size_t)n;
+        break;
       }
-      memcpy(c->wbuf + c->wlen, data, (size_t)n);
-      c->wlen += (size_t)n;
+      memcpy(buf + len, data, (size_t)n);
+      len += (size_t)n;
     }
-    if (c->wlen == 0)
+    if (len == 0)
       break;
+    ssize_t n = write_some(c, buf, len);
+    if (n < 0)
+      goto write_failed;
+    if ((size_t)n < len) {
+      if (stash(c, buf + n, len - (size_t)n) != 0 ||
+          (carry && stash(c, carry, carry_len) != 0))
+        goto oom;
+      carry = NULL;
+    }
   }
   if (c->io.watching & EPOLLOUT)
     crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);
   if (!nghttp2_session_want_read(c->session) &&
       !nghttp2_session_want_write(c->session))
     crpc__conn_close(c, CRPC_UNAVAILABLE, "connection closed");
-  else if (c->wcap > 4 * WBUF_TARGET) {
-    /* a burst grew the buffer; give the memory back when idle */
-    free(c->wbuf);
-    c->wbuf = NULL;
-    c->wcap = 0;
-  }
+  return;
+write_failed:
+  crpc__conn_close(c, CRPC_UNAVAILABLE, "connection write failed");
+  return;
+oom:
+  crpc__conn_close(c, CRPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 void crpc__conn_schedule_flush(crpc__conn *c) {
@@ -339,11 +393,21 @@ static void conn_on_io(crpc__io *io, uint32_t events) {
       if (n == CRPC__TP_WANT_READ || n == CRPC__TP_WANT_WRITE)
         break;
       if (n <= 0) {
+        char why[200];
+        int err = errno;
         c->in_io = false;
-        crpc__conn_close(c, CRPC_UNAVAILABLE,
-                         n == 0  ? "connection closed by peer"
-                         : c->tp ? c->tp->ops->error(c->tp)
-                                 : "connection read failed");
+        if (c->tp && n < 0)
+          snprintf(why, sizeof why, "%s", c->tp->ops->error(c->tp));
+        else
+          snprintf(why, sizeof why, "%s%s%s",
+                   n == 0 ? "connection closed by peer"
+                          : "connection read failed: ",
+                   n == 0 ? "" : strerror(err),
+                   !c->tp && !c->is_server && !c->preface_done
+                       ? " before HTTP/2 started (is it a TLS port? set "
+                         "crpc_channel_opts.tls)"
+                       : "");
+        crpc__conn_close(c, CRPC_UNAVAILABLE, why);
         return;
       }
       ssize_t r = nghttp2_session_mem_recv(c->session, buf, (size_t)n);

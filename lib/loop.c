@@ -28,6 +28,7 @@ struct crpc__loop {
   crpc__timer **heap;
   size_t nheap, capheap;
   uint8_t rbuf[RBUF_SIZE];
+  uint8_t wbuf[RBUF_SIZE];
 };
 
 static __thread const crpc__loop *current_loop;
@@ -310,4 +311,9 @@ int crpc__loop_thread_start(crpc__loop *l, pthread_t *tid) {
 uint8_t *crpc__loop_rbuf(crpc__loop *l, size_t *len) {
   *len = RBUF_SIZE;
   return l->rbuf;
+}
+
+uint8_t *crpc__loop_wbuf(crpc__loop *l, size_t *len) {
+  *len = RBUF_SIZE;
+  return l->wbuf;
 }

@@ -82,5 +82,7 @@ int crpc__loop_thread_start(crpc__loop *loop, pthread_t *tid);
 
 /* A shared read buffer, one per loop (connections read into it). */
 uint8_t *crpc__loop_rbuf(crpc__loop *loop, size_t *len);
+/* A shared write buffer, one per loop (a flush gathers output in it). */
+uint8_t *crpc__loop_wbuf(crpc__loop *loop, size_t *len);
 
 #endif
