@@ -250,9 +250,21 @@ void crpc__conn_flush(crpc__conn *c) {
       !nghttp2_session_want_write(c->session))
     crpc__conn_close(c, CRPC_UNAVAILABLE, "connection closed");
   return;
-write_failed:
-  crpc__conn_close(c, CRPC_UNAVAILABLE, "connection write failed");
+write_failed: {
+  char why[200];
+  int err = errno;
+  if (c->tp) {
+    /* the peer may have said why before it closed (a TLS alert, e.g. our
+     * client certificate was refused): read it */
+    uint8_t b[512];
+    c->tp->ops->read(c->tp, c->io.fd, b, sizeof b);
+    snprintf(why, sizeof why, "%s", c->tp->ops->error(c->tp));
+  } else {
+    snprintf(why, sizeof why, "connection write failed: %s", strerror(err));
+  }
+  crpc__conn_close(c, CRPC_UNAVAILABLE, why);
   return;
+}
 oom:
   crpc__conn_close(c, CRPC_RESOURCE_EXHAUSTED, "out of memory");
 }

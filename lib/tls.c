@@ -63,6 +63,8 @@ static const char *set_why(const char *fmt, ...) {
 /* The reason of the most recent OpenSSL error on this thread. */
 static const char *ssl_reason(void) {
   unsigned long e = ERR_peek_last_error();
+  if (e && ERR_SYSTEM_ERROR(e))
+    return strerror(ERR_GET_REASON(e)); /* e.g. a file that is missing */
   const char *r = e ? ERR_reason_error_string(e) : NULL;
   return r ? r : "unknown error";
 }
@@ -158,8 +160,15 @@ static int load_cert_key(SSL_CTX *ctx, const char *cert, const char *key,
     return CRPC_ETLS;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-    *why = set_why("cannot load the private key '%s': %s", key,
-                   ssl_reason());
+    unsigned long e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+        ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+      *why = set_why("the private key '%s' does not match the certificate "
+                     "'%s'",
+                     key, cert);
+    else
+      *why = set_why("cannot load the private key '%s': %s", key,
+                     ssl_reason());
     return CRPC_ETLS;
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -500,7 +509,8 @@ static void describe(tls_tp *tp, int ssl_err, const char *when) {
   case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
   case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
   case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-    hint = " (the peer rejected our certificate)";
+    hint = tp->server ? " (the client rejected our certificate)"
+                      : " (the server rejected our client certificate)";
     break;
   default:
     break;
