@@ -265,7 +265,10 @@ void crpc__loop_run_once(crpc__loop *l, int timeout_ms) {
     crpc__io *io = evs[i].data.ptr;
     io->cb(io, evs[i].events);
   }
-  run_tasks(l);
+  /* Tasks the tasks post (a flush after the kicks that filled it) run in
+   * this round too, a few passes at most so none can starve the I/O. */
+  for (int pass = 0; pass < 4 && has_tasks(l); pass++)
+    run_tasks(l);
   run_timers(l);
   current_loop = prev;
 }
