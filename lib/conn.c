@@ -305,6 +305,10 @@ static void on_guard(crpc__timer *t) {
   crpc__conn *c = (crpc__conn *)((char *)t - offsetof(crpc__conn, guard_timer));
   if (c->dead)
     return;
+  if (c->calm_reason) { /* a peer that does not read its GOAWAY */
+    crpc__conn_close(c, CRPC_UNAVAILABLE, c->calm_reason);
+    return;
+  }
   if (!c->preface_done) {
     const char *what = c->handshaking ? "the TLS handshake"
                                       : "the HTTP/2 preface (SETTINGS)";
@@ -337,6 +341,9 @@ static void calm_down(crpc__conn *c, const char *why) {
       c->session, nghttp2_session_get_last_proc_stream_id(c->session),
       NGHTTP2_ENHANCE_YOUR_CALM);
   crpc__conn_schedule_flush(c);
+  /* it closes once the GOAWAY is out; a peer that does not read gets a
+   * second at most */
+  crpc__timer_start(c->loop, &c->guard_timer, crpc__now_ms() + 1000);
 }
 
 /* A PING or SETTINGS from the peer. As gRPC's ping policy: one that comes
@@ -422,7 +429,11 @@ static void conn_on_io(crpc__io *io, uint32_t events) {
         crpc__conn_close(c, CRPC_UNAVAILABLE, why);
         return;
       }
-      ssize_t r = nghttp2_session_mem_recv(c->session, buf, (size_t)n);
+      /* after GOAWAY(ENHANCE_YOUR_CALM): drain the peer, never parse it
+       * (each PING it sent would queue one more ACK) */
+      ssize_t r = c->calm_reason
+                      ? n
+                      : nghttp2_session_mem_recv(c->session, buf, (size_t)n);
       if (r < 0) {
         const char *why = nghttp2_strerror((int)r);
         if (!c->tp && !c->preface_done && n >= 2 &&

@@ -667,8 +667,13 @@ int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
                            const uint8_t *value, size_t valuelen) {
   crpc_server *s = c->conn->server;
   c->header_bytes += namelen + valuelen + 32;
-  if (c->header_bytes > s->opts.max_header_list_size)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+  if (c->header_bytes > s->opts.max_header_list_size) {
+    if (c->dispatched || c->trailers_phase)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    /* keep nothing more; answered RESOURCE_EXHAUSTED when the block ends */
+    c->http_status = -2;
+    return 0;
+  }
   if (c->dispatched || c->trailers_phase)
     return 0; /* request trailers carry nothing we use */
   if (name_is(name, namelen, ":path")) {
@@ -705,6 +710,12 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
   if (c->trailers_phase || c->dispatched)
     return;
   c->trailers_phase = true;
+  if (c->http_status == -2) {
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+               "request headers larger than the server's limit (%u bytes)",
+               s->opts.max_header_list_size);
+    return;
+  }
   if (c->http_status == 405) {
     http_error(c, "405");
     return;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *certs;
 
@@ -107,10 +108,19 @@ static crpc_code stream(crpc_call *call, const ProtobufCMessage *reqm,
   Helloworld__HelloReply r = HELLOWORLD__HELLO_REPLY__INIT;
   r.message = body;
   unsigned i;
-  for (i = 0; i < count; i++)
+  for (i = 0; i < count; i++) {
     if (!crpc_call_write(call, &r.base))
       break;
+    pthread_mutex_lock(&s->mu);
+    s->writes++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
   free(body);
+  pthread_mutex_lock(&s->mu);
+  s->streams_done++;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
   return i == count ? CRPC_OK : CRPC_CANCELLED;
 }
 
@@ -140,6 +150,8 @@ int sec_server_start(sec_server *s, const crpc_server_opts *opts,
                      void *hook_ud) {
   memset(s, 0, sizeof *s);
   atomic_init(&s->calls, 0);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
   crpc_server_opts o = {0};
   if (opts)
     o = *opts;
@@ -167,6 +179,53 @@ int sec_server_start(sec_server *s, const crpc_server_opts *opts,
 void sec_server_stop(sec_server *s) {
   crpc_server_free(s->srv);
   s->srv = NULL;
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+}
+
+static void deadline_in(struct timespec *ts, int ms) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000;
+  if (ts->tv_nsec >= 1000000000) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000;
+  }
+}
+
+long sec_wait_stall(sec_server *s, int stall_ms, int timeout_ms) {
+  struct timespec end, step;
+  deadline_in(&end, timeout_ms);
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    long before = s->writes;
+    deadline_in(&step, stall_ms);
+    int rv = 0;
+    while (s->writes == before && rv == 0)
+      rv = pthread_cond_timedwait(&s->cv, &s->mu, &step);
+    if (s->writes == before) /* no progress for stall_ms */
+      break;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec > end.tv_sec ||
+        (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+      break;
+  }
+  long n = s->writes;
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+bool sec_wait_streams_done(sec_server *s, int n, int timeout_ms) {
+  struct timespec end;
+  deadline_in(&end, timeout_ms);
+  pthread_mutex_lock(&s->mu);
+  int rv = 0;
+  while (s->streams_done < n && rv == 0)
+    rv = pthread_cond_timedwait(&s->cv, &s->mu, &end);
+  bool ok = s->streams_done >= n;
+  pthread_mutex_unlock(&s->mu);
+  return ok;
 }
 
 crpc_code sec_hello(crpc_channel *ch, const crpc_call_opts *copts,

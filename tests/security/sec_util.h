@@ -6,6 +6,7 @@
 #ifndef SEC_UTIL_H
 #define SEC_UTIL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -30,6 +31,10 @@ typedef struct sec_server {
   crpc_server *srv;
   int port;
   atomic_int calls; /* handler invocations */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  long writes;     /* [mu] messages the streaming handler has written */
+  int streams_done; /* [mu] streaming handlers that returned */
 } sec_server;
 
 /*
@@ -43,6 +48,13 @@ int sec_server_start(sec_server *s, const crpc_server_opts *opts,
                      const crpc_tls_server_opts *tls, crpc_auth_hook hook,
                      void *hook_ud);
 void sec_server_stop(sec_server *s);
+
+/* Waits until the streaming handler has written nothing for |stall_ms|
+ * (it is blocked by back-pressure), at most |timeout_ms|. Returns the
+ * number of messages written so far. */
+long sec_wait_stall(sec_server *s, int stall_ms, int timeout_ms);
+/* Waits until |n| streaming handlers have returned; false on timeout. */
+bool sec_wait_streams_done(sec_server *s, int n, int timeout_ms);
 
 /* "localhost:PORT" or "127.0.0.1:PORT" into a static buffer per call. */
 const char *sec_target(const char *host, int port);
