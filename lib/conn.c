@@ -422,10 +422,12 @@ static void conn_on_io(crpc__io *io, uint32_t events) {
                    n == 0 ? "connection closed by peer"
                           : "connection read failed: ",
                    n == 0 ? "" : strerror(err),
-                   !c->tp && !c->is_server && !c->preface_done
-                       ? " before HTTP/2 started (is it a TLS port? set "
-                         "crpc_channel_opts.tls)"
-                       : "");
+                   c->is_server || c->preface_done ? ""
+                   : c->tp ? " right after the TLS handshake (does the "
+                             "server require a client certificate, or "
+                             "refuse ours?)"
+                           : " before HTTP/2 started (is it a TLS port? "
+                             "set crpc_channel_opts.tls)");
         crpc__conn_close(c, CRPC_UNAVAILABLE, why);
         return;
       }
