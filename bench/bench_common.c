@@ -96,6 +96,14 @@ uint64_t bench_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+double bench_cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* ---- flags ---- */
 
 void bench_fail(const char *fmt, ...) {
@@ -120,7 +128,8 @@ static void client_usage(FILE *f) {
           "         [--connections=C] [--inflight=K] [--req_size=BYTES]\n"
           "         [--resp_size=BYTES] [--duration=SECONDS] "
           "[--warmup=SECONDS]\n"
-          "         [--threads=T] [--sync]\n"
+          "         [--threads=T] [--sync] [--tls_ca=PEM "
+          "[--tls_server_name=NAME]]\n"
           "  Closed-loop load on grpc.testing.BenchmarkService: C "
           "connections,\n"
           "  K calls (unary) or ping-pong streams (streaming) in flight on "
@@ -129,13 +138,16 @@ static void client_usage(FILE *f) {
           "holds\n"
           "  the connections until stdin closes.\n"
           "  Defaults: unary, 1 connection, 1 in flight, 0-byte messages,\n"
-          "  10 s measured after 1 s of warm-up.\n",
+          "  10 s measured after 1 s of warm-up. --tls_ca turns TLS on and\n"
+          "  verifies the server against that CA (and NAME, default: the\n"
+          "  target's host).\n",
           prog_name);
 }
 
 static void server_usage(FILE *f, bool has_api) {
   fprintf(f,
           "usage: %s --port=N [--threads=T]%s\n"
+          "         [--tls_cert=PEM --tls_key=PEM]\n"
           "  Serves grpc.testing.BenchmarkService on 127.0.0.1:N (0: any "
           "free\n"
           "  port, printed on stdout). T reactor/poller threads (default: "
@@ -261,12 +273,22 @@ void bench_client_parse(bench_client_opts *o, int argc, char **argv,
       o->threads = (unsigned)u;
     } else if (strcmp(a, "--sync") == 0) {
       o->sync = true;
+    } else if ((v = flag_value(a, "tls_ca"))) {
+      if (!*v)
+        usage_error(false, false, "--tls_ca: want a PEM file");
+      o->tls_ca = v;
+    } else if ((v = flag_value(a, "tls_server_name"))) {
+      if (!*v)
+        usage_error(false, false, "--tls_server_name: want a host name");
+      o->tls_server_name = v;
     } else {
       usage_error(false, false, "unknown argument '%s'", a);
     }
   }
   if (!o->target)
     usage_error(false, false, "--target is required");
+  if (o->tls_server_name && !o->tls_ca)
+    usage_error(false, false, "--tls_server_name needs --tls_ca");
   if (o->rpc == BENCH_RPC_IDLE && o->inflight != 1)
     usage_error(false, false, "--rpc=idle makes one call per connection: "
                               "--inflight must be 1");
@@ -298,12 +320,19 @@ void bench_server_parse(bench_server_opts *o, int argc, char **argv,
       if (strcmp(v, "cq") != 0 && strcmp(v, "callback") != 0)
         usage_error(true, has_api, "--api=%s: want cq or callback", v);
       o->api = v;
+    } else if ((v = flag_value(a, "tls_cert"))) {
+      o->tls_cert = v;
+    } else if ((v = flag_value(a, "tls_key"))) {
+      o->tls_key = v;
     } else {
       usage_error(true, has_api, "unknown argument '%s'", a);
     }
   }
   if (!have_port)
     usage_error(true, has_api, "--port is required (0: any free port)");
+  if (!o->tls_cert != !o->tls_key || (o->tls_cert && !*o->tls_cert) ||
+      (o->tls_key && !*o->tls_key))
+    usage_error(true, has_api, "TLS needs both --tls_cert and --tls_key");
 }
 
 void bench_raise_nofile(void) {
@@ -340,6 +369,7 @@ void bench_report(const bench_client_opts *o, const bench_result *r) {
   double p999 = bench_hist_quantile_ns(h, 0.999) / 1e3;
   double mean = h->count ? h->sum_ns / (double)h->count / 1e3 : 0;
   const char *unit = o->rpc == BENCH_RPC_STREAMING ? "msgs" : "calls";
+  double cpu = r->elapsed_s > 0 ? r->cpu_s / r->elapsed_s : 0;
   printf("%s client, %s: %u connection(s) x %u in flight, req %u B, "
          "resp %u B\n",
          r->impl, rpc_name(o->rpc), o->connections, o->inflight, o->req_size,
@@ -350,13 +380,15 @@ void bench_report(const bench_client_opts *o, const bench_result *r) {
          "mean %.1f  max %.1f\n",
          p50, p90, p99, p999, mean,
          h->count ? (double)h->max_ns / 1e3 : 0.0);
+  printf("  client CPU: %.2f CPUs busy\n", cpu);
   printf("{\"impl\":\"%s\",\"rpc\":\"%s\",\"connections\":%u,"
          "\"inflight\":%u,\"req_size\":%u,\"resp_size\":%u,"
          "\"calls\":%" PRIu64 ",\"elapsed_s\":%.4f,\"calls_per_s\":%.1f,"
          "\"mb_per_s\":%.3f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
-         "\"p99_us\":%.2f,\"p999_us\":%.2f,\"mean_us\":%.2f}\n",
+         "\"p99_us\":%.2f,\"p999_us\":%.2f,\"mean_us\":%.2f,"
+         "\"tls\":%s,\"client_cpu\":%.3f}\n",
          r->impl, rpc_name(o->rpc), o->connections, o->inflight, o->req_size,
          o->resp_size, r->calls, r->elapsed_s, rate, mbps, p50, p90, p99,
-         p999, mean);
+         p999, mean, o->tls_ca ? "true" : "false", cpu);
   fflush(stdout);
 }

@@ -37,6 +37,11 @@ double bench_hist_quantile_ns(const bench_hist *h, double q);
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);
 
+/* CPU time (user + system) this process has used so far, in seconds: the
+ * report shows how busy the load generator was, since a saturated client
+ * measures itself, not the server. */
+double bench_cpu_s(void);
+
 /* ---- client options ---- */
 typedef enum bench_rpc {
   BENCH_RPC_UNARY = 0,
@@ -53,6 +58,8 @@ typedef struct bench_client_opts {
   double duration_s, warmup_s;
   unsigned threads; /* client threads, where the implementation has them */
   bool sync;        /* crpc: blocking API, one thread per call in flight */
+  const char *tls_ca;          /* PEM CA: TLS on, server verified */
+  const char *tls_server_name; /* name checked in the server certificate */
 } bench_client_opts;
 
 /* Parses argv; on a bad or missing argument prints a message naming the
@@ -64,6 +71,7 @@ typedef struct bench_server_opts {
   int port;
   unsigned threads; /* 0: implementation default (number of CPUs) */
   const char *api;  /* gRPC C++ only: "cq" or "callback"; NULL: default */
+  const char *tls_cert, *tls_key; /* PEM: TLS on when both are set */
 } bench_server_opts;
 
 void bench_server_parse(bench_server_opts *o, int argc, char **argv,
@@ -77,6 +85,7 @@ typedef struct bench_result {
   const char *impl; /* "crpc" or "grpcpp" */
   uint64_t calls;   /* completed in the measured window */
   double elapsed_s;
+  double cpu_s; /* client CPU time used in the measured window */
   bench_hist hist;
 } bench_result;
 

@@ -204,12 +204,19 @@ int main(int argc, char **argv) {
     request.payload = &request_payload;
   }
 
+  crpc_channel_opts chopts = {0};
+  crpc_tls_opts tls = {0};
+  if (opts.tls_ca) {
+    tls.ca_file = opts.tls_ca;
+    tls.server_name_override = opts.tls_server_name;
+    chopts.tls = &tls;
+  }
   conn *conns = calloc(opts.connections, sizeof *conns);
   if (!conns)
     bench_fail("out of memory");
   for (unsigned i = 0; i < opts.connections; i++) {
     bench_hist_init(&conns[i].st.hist);
-    int rv = crpc_channel_new(&conns[i].ch, opts.target, NULL);
+    int rv = crpc_channel_new(&conns[i].ch, opts.target, &chopts);
     if (rv != 0)
       bench_fail("crpc_channel_new(%s): %s", opts.target, crpc_strerror(rv));
     first_call(&conns[i]);
@@ -257,10 +264,12 @@ int main(int argc, char **argv) {
 
   sleep_s(opts.warmup_s);
   uint64_t t0 = bench_now_ns();
+  double cpu0 = bench_cpu_s();
   atomic_store(&phase, PHASE_MEASURE);
   sleep_s(opts.duration_s);
   atomic_store(&phase, PHASE_STOP);
   uint64_t t1 = bench_now_ns();
+  double cpu1 = bench_cpu_s();
 
   /* Wait for every call to come back, but not for ever: a hung call is a
    * failed run. */
@@ -277,6 +286,7 @@ int main(int argc, char **argv) {
   bench_result r;
   r.impl = "crpc";
   r.calls = 0;
+  r.cpu_s = cpu1 - cpu0;
   r.elapsed_s = (double)(t1 - t0) / 1e9;
   bench_hist_init(&r.hist);
   if (threaded) {

@@ -107,7 +107,10 @@ int main(int argc, char **argv) {
   char addr[32];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", o.port);
   int port = 0;
-  check(crpc_server_listen(s, addr, NULL, &port), addr);
+  crpc_tls_server_opts tls = {0};
+  tls.cert_file = o.tls_cert;
+  tls.key_file = o.tls_key;
+  check(crpc_server_listen(s, addr, o.tls_cert ? &tls : NULL, &port), addr);
   check(crpc_server_register(
             s, find_method("/grpc.testing.BenchmarkService/UnaryCall"),
             unary_call, CRPC_HANDLER_NONBLOCKING, NULL),

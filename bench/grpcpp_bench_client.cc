@@ -10,6 +10,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -179,15 +181,30 @@ private:
   uint64_t start_ns_ = 0;
 };
 
+std::string ReadFile(const char *path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    bench_fail("cannot read %s", path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
 std::shared_ptr<grpc::Channel> NewChannel(const std::string &target,
                                           unsigned i) {
   grpc::ChannelArguments args;
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (g_opts->tls_ca) {
+    grpc::SslCredentialsOptions so;
+    so.pem_root_certs = ReadFile(g_opts->tls_ca);
+    creds = grpc::SslCredentials(so);
+    if (g_opts->tls_server_name)
+      args.SetSslTargetNameOverride(g_opts->tls_server_name);
+  }
   // A subchannel pool of its own: each channel gets its own connection.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("crpc.bench.channel_id", static_cast<int>(i));
   args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(target, creds, args);
 }
 
 int RunIdle(const bench_client_opts &o,
@@ -275,10 +292,12 @@ int main(int argc, char **argv) {
   };
   std::this_thread::sleep_for(secs(o.warmup_s));
   uint64_t t0 = bench_now_ns();
+  double cpu0 = bench_cpu_s();
   g_phase = kMeasure;
   std::this_thread::sleep_for(secs(o.duration_s));
   g_phase = kStop;
   uint64_t t1 = bench_now_ns();
+  double cpu1 = bench_cpu_s();
   {
     std::unique_lock<std::mutex> l(g_mu);
     if (!g_cv.wait_for(l, std::chrono::seconds(10),
@@ -294,6 +313,7 @@ int main(int argc, char **argv) {
   bench_result r;
   r.impl = "grpcpp";
   r.calls = 0;
+  r.cpu_s = cpu1 - cpu0;
   r.elapsed_s = static_cast<double>(t1 - t0) / 1e9;
   bench_hist_init(&r.hist);
   for (auto &s : stats) {

@@ -11,6 +11,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +27,15 @@ using grpc::testing::SimpleRequest;
 using grpc::testing::SimpleResponse;
 
 namespace {
+
+std::string ReadFile(const char *path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    std::fprintf(stderr, "grpcpp-bench-server: cannot read %s\n", path);
+    std::exit(1);
+  }
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
 
 void FillResponse(const SimpleRequest &req, SimpleResponse *resp) {
   if (req.response_size() > 0)
@@ -207,8 +219,15 @@ int main(int argc, char **argv) {
 
   grpc::ServerBuilder b;
   int port = 0;
-  b.AddListeningPort("127.0.0.1:" + std::to_string(o.port),
-                     grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::InsecureServerCredentials();
+  if (o.tls_cert) {
+    grpc::SslServerCredentialsOptions so;
+    so.pem_key_cert_pairs.push_back(
+        {ReadFile(o.tls_key), ReadFile(o.tls_cert)});
+    creds = grpc::SslServerCredentials(so);
+  }
+  b.AddListeningPort("127.0.0.1:" + std::to_string(o.port), creds, &port);
   BenchmarkService::AsyncService async_svc;
   CallbackImpl cb_svc;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;

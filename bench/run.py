@@ -67,6 +67,12 @@ def scenarios():
                 rpc="unary", c=c, k=100, req=size, resp=size, same_cpu=False,
                 pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD,
                 metrics=["calls_per_s"]))
+    out.append(dict(name="unary-tput-tls-1x100-1k",
+                    title="TLS unary throughput, 1 conn x 100 in flight, "
+                    "1 KiB", rpc="unary", c=1, k=100, req=KIB, resp=KIB,
+                    same_cpu=False, tls=True,
+                    pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD,
+                    metrics=["calls_per_s"]))
     for where, same in (("cross-CPU", False), ("same-CPU", True)):
         out.append(dict(name="pingpong-" + ("same" if same else "cross"),
                         title="streaming ping-pong, 1 stream, 0 B, " + where,
@@ -161,12 +167,16 @@ class Tools:
         return bool(self.bin[kind + "-bench-client"])
 
 
-def server_cmd(tools, kind):
+def server_cmd(tools, kind, tls=None):
     if kind == "crpc":
-        return [tools.bin["crpc-bench-server"], "--port=0", "--threads=1"]
-    api = "callback" if kind == "grpcpp-cb" else "cq"
-    return [tools.bin["grpcpp-bench-server"], "--port=0", "--threads=1",
-            "--api=" + api]
+        cmd = [tools.bin["crpc-bench-server"], "--port=0", "--threads=1"]
+    else:
+        api = "callback" if kind == "grpcpp-cb" else "cq"
+        cmd = [tools.bin["grpcpp-bench-server"], "--port=0", "--threads=1",
+               "--api=" + api]
+    if tls:
+        cmd += ["--tls_cert=" + tls["cert"], "--tls_key=" + tls["key"]]
+    return cmd
 
 
 def pinned(cpu, cmd):
@@ -212,6 +222,12 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         raise RunFailed("no VmRSS for the server")
+
+    def cpu_s(self):
+        """CPU seconds (user + system) the server has used so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def alive(self):
         if self.proc.poll() is not None:
@@ -276,12 +292,15 @@ def response_frame_len(resp_size):
 
 # ---------------------------------------------------------------- runs
 
-def client_cmd(tools, load, sc, port, args):
-    return [tools.bin[load + "-bench-client"],
-            "--target=127.0.0.1:%d" % port, "--rpc=" + sc["rpc"],
-            "--connections=%d" % sc["c"], "--inflight=%d" % sc["k"],
-            "--req_size=%d" % sc["req"], "--resp_size=%d" % sc["resp"],
-            "--duration=%g" % args.duration, "--warmup=%g" % args.warmup]
+def client_cmd(tools, load, sc, port, args, tls=None):
+    cmd = [tools.bin[load + "-bench-client"],
+           "--target=127.0.0.1:%d" % port, "--rpc=" + sc["rpc"],
+           "--connections=%d" % sc["c"], "--inflight=%d" % sc["k"],
+           "--req_size=%d" % sc["req"], "--resp_size=%d" % sc["resp"],
+           "--duration=%g" % args.duration, "--warmup=%g" % args.warmup]
+    if tls:
+        cmd += ["--tls_ca=" + tls["ca"], "--tls_server_name=localhost"]
+    return cmd
 
 
 def run_client(cmd, cpu, timeout):
@@ -300,12 +319,38 @@ def run_client(cmd, cpu, timeout):
     return json.loads(lines[-1])
 
 
-def verify_with_nghttp(tools, port, body_path, resp_size):
+def make_certs(d):
+    """A throw-away CA and a server certificate for localhost/127.0.0.1."""
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    cert, key = os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+    csr, ext = os.path.join(d, "server.csr"), os.path.join(d, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                "basicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    for cmd in (
+            ["openssl", "req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca,
+                                                "-days", "2", "-subj",
+                                                "/CN=crpc bench CA"],
+            ["openssl", "req"] + ec + ["-keyout", key, "-out", csr, "-subj",
+                                       "/CN=localhost"],
+            ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey",
+             ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+             "-extfile", ext]):
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RunFailed("openssl: " + p.stderr.strip()[-500:])
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+def verify_with_nghttp(tools, port, body_path, resp_size, scheme="http"):
     """One call with nghttp: h2load counts any HTTP 200 as success, even
     with grpc-status != 0, so check the answer is OK and sized right."""
     cmd = [tools.nghttp, "-v", "-n", "-d", body_path,
            "-H", "content-type: application/grpc", "-H", "te: trailers",
-           "http://127.0.0.1:%d%s" % (port, METHOD_PATH)]
+           "%s://127.0.0.1:%d%s" % (scheme, port, METHOD_PATH)]
     p = subprocess.run(cmd, capture_output=True, timeout=20)
     out = p.stdout.decode(errors="replace")
     if p.returncode != 0 or ":status: 200" not in out:
@@ -322,13 +367,13 @@ def verify_with_nghttp(tools, port, body_path, resp_size):
                         (got, want))
 
 
-def h2load_cmd(tools, sc, port, body_path, args):
+def h2load_cmd(tools, sc, port, body_path, args, scheme="http"):
     return [tools.h2load, "-t", "1", "-c", str(sc["c"]), "-m", str(sc["k"]),
             "-D", "%dms" % round(args.duration * 1000),
             "--warm-up-time=%dms" % round(args.warmup * 1000),
             "-d", body_path, "-H", "content-type: application/grpc",
             "-H", "te: trailers",
-            "http://127.0.0.1:%d%s" % (port, METHOD_PATH)]
+            "%s://127.0.0.1:%d%s" % (scheme, port, METHOD_PATH)]
 
 
 def run_h2load(cmd, resp_size, timeout):
@@ -375,6 +420,12 @@ class Bench:
         self.commands = {}    # label -> command line (first repeat)
         self.tmp = tempfile.mkdtemp(prefix="crpc-bench-")
         self.bodies = {}
+        self.tls = None
+
+    def certs(self):
+        if not self.tls:
+            self.tls = make_certs(self.tmp)
+        return self.tls
 
     def body(self, req, resp):
         key = (req, resp)
@@ -400,24 +451,36 @@ class Bench:
         timeout = self.args.duration + self.args.warmup + 60
         srv = None
         try:
-            srv = Server(server_cmd(self.tools, server_kind), SERVER_CPU,
+            tls = self.certs() if sc.get("tls") else None
+            scheme = "https" if tls else "http"
+            srv = Server(server_cmd(self.tools, server_kind, tls), SERVER_CPU,
                          self.tmp)
             self.note_cmd(label + " [server]", srv.cmd)
+            cpu0, wall0 = srv.cpu_s(), time.monotonic()
             if load == "h2load":
                 body = self.body(sc["req"], sc["resp"])
-                verify_with_nghttp(self.tools, srv.port, body, sc["resp"])
-                cmd = h2load_cmd(self.tools, sc, srv.port, body, self.args)
+                verify_with_nghttp(self.tools, srv.port, body, sc["resp"],
+                                   scheme)
+                cmd = h2load_cmd(self.tools, sc, srv.port, body, self.args,
+                                 scheme)
                 self.note_cmd(label, pinned(load_cpu, cmd))
                 res = run_h2load(cmd, sc["resp"], timeout)
             else:
-                cmd = client_cmd(self.tools, load, sc, srv.port, self.args)
+                cmd = client_cmd(self.tools, load, sc, srv.port, self.args,
+                                 tls)
                 self.note_cmd(label, pinned(load_cpu, cmd))
                 res = run_client(cmd, load_cpu, timeout)
             srv.alive()
+            # Over the whole client run, warm-up and connection set-up
+            # included: a rough figure, to show whether the server was the
+            # bottleneck.
+            res["server_cpu"] = ((srv.cpu_s() - cpu0) /
+                                 (time.monotonic() - wall0))
             self.results.setdefault((sc["name"], load, server_kind),
                                     []).append(res)
             log("  %-58s %s" % (label, "  ".join(
-                "%s=%.1f" % (k, res[k]) for k in sc["metrics"] if k in res)))
+                "%s=%.2f" % (k, res[k]) for k in sc["metrics"] +
+                ["client_cpu", "server_cpu"] if k in res)))
         except RunFailed as e:
             self.fail(label, str(e))
             self.results.setdefault((sc["name"], load, server_kind),
@@ -547,16 +610,18 @@ class Bench:
         return statistics.median(r[metric] for r in runs)
 
     def comparisons(self, sc_name, pairs, metric):
-        """Rows (comparison, crpc figure, C++ figure, C++ server used)."""
+        """Rows (comparison, crpc side, crpc figure, (C++ server, C++
+        figure), C++ side, (crpc load CPU, C++ load CPU))."""
         rows = []
         own_c = self.median((sc_name, "crpc", "crpc"), metric)
         cpp_opts = [(s, self.median((sc_name, "grpcpp", s), metric))
                     for s in ("grpcpp", "grpcpp-cb")
                     if ("grpcpp", s) in pairs]
         best = best_of(cpp_opts, metric)
-        rows.append(("own", "crpc client -> crpc server",
-                     own_c, best, "C++ client -> " +
-                     (SERVER_NAMES[best[0]] if best[0] else "C++")))
+        rows.append(("own", "crpc client -> crpc server", own_c, best,
+                     "C++ client -> " +
+                     (SERVER_NAMES[best[0]] if best[0] else "C++"),
+                     ((sc_name, "crpc", "crpc"), (sc_name, "grpcpp", best[0]))))
         for load in ("grpcpp", "h2load"):
             if (load, "crpc") not in pairs:
                 continue
@@ -566,8 +631,16 @@ class Bench:
             b = best_of(opts, metric)
             rows.append((load, "%s -> crpc server" % LOAD_NAMES[load], c, b,
                          "%s -> %s" % (LOAD_NAMES[load],
-                                       SERVER_NAMES[b[0]] if b[0] else "C++")))
+                                       SERVER_NAMES[b[0]] if b[0] else "C++"),
+                         ((sc_name, load, "crpc"), (sc_name, load, b[0]))))
         return rows
+
+    def cpu(self, key, field):
+        """Median CPUs the client or server kept busy (None: unknown)."""
+        runs = self.results.get(key)
+        if not runs or any(r is None or field not in r for r in runs):
+            return None
+        return statistics.median(r[field] for r in runs)
 
 
 def lower_is_better(metric):
@@ -613,39 +686,67 @@ def target_mark(key, r):
     return "%s %.2g: %s" % (op, bound, "met" if ok else "MISSED")
 
 
+def cpu_str(v):
+    return "-" if v is None else "%.2f" % v
+
+
+# A load generator this busy (in CPUs) measures itself, not the server.
+SATURATED = 0.9
+
+
+def table_row(bench, title, metric, comp, cside, c, best, gside, keys, key):
+    g = best[1]
+    cpus = [bench.cpu(k, "client_cpu") for k in keys]
+    srv = [bench.cpu(k, "server_cpu") for k in keys]
+    r = ratio(c, g)
+    mark = target_mark(key, r)
+    if (mark.endswith("MISSED") and comp != "h2load" and
+            all(x is not None and x >= SATURATED for x in cpus)):
+        mark += " (load generator saturated)"
+    line = "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |" % (
+        title, METRIC_NAMES[metric], cside, fmt(c), gside, fmt(g),
+        "%.2f" % r if r is not None else "n/a", cpu_str(cpus[0]),
+        cpu_str(cpus[1]), cpu_str(srv[0]), cpu_str(srv[1]), mark)
+    return line, r, mark
+
+
 def build_table(bench, selected):
     lines = ["| scenario | metric | crpc side | crpc | C++ side | C++ | "
-             "crpc / C++ | target |",
-             "|---|---|---|---:|---|---:|---:|---|"]
+             "crpc / C++ | client CPUs | server CPUs | target |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---|"]
     summary = []
     for sc in selected:
         for metric in sc["metrics"]:
-            for comp, cside, c, best, gside in bench.comparisons(
+            for comp, cside, c, best, gside, keys in bench.comparisons(
                     sc["name"], sc["pairs"], metric):
-                g = best[1]
-                r = ratio(c, g)
-                mark = target_mark((sc["name"], metric, comp), r)
-                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    sc["title"], METRIC_NAMES[metric], cside, fmt(c), gside,
-                    fmt(g), "%.2f" % r if r is not None else "n/a", mark))
+                key = (sc["name"], metric, comp)
+                line, r, mark = table_row(bench, sc["title"], metric, comp,
+                                          cside, c, best, gside, keys, key)
+                lines.append(line)
                 if mark:
                     summary.append((sc["name"], metric, comp, r, mark))
     if any(k[0] == "memory" for k in bench.results):
         metric = "rss_per_conn_kb"
         pairs = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
                  ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc")]
-        for comp, cside, c, best, gside in bench.comparisons("memory", pairs,
-                                                             metric):
-            g = best[1]
-            r = ratio(c, g)
-            mark = target_mark(("memory", metric, comp), r)
-            lines.append("| server RSS, %d idle connections | KiB/conn | %s "
-                         "| %s | %s | %s | %s | %s |" % (
-                             IDLE_CONNECTIONS, cside, fmt(c), gside, fmt(g),
-                             "%.2f" % r if r is not None else "n/a", mark))
+        for comp, cside, c, best, gside, keys in bench.comparisons(
+                "memory", pairs, metric):
+            key = ("memory", metric, comp)
+            line, r, mark = table_row(
+                bench, "server RSS, %d idle connections" % IDLE_CONNECTIONS,
+                metric, comp, cside, c, best, gside, keys, key)
+            lines.append(line)
             if mark:
                 summary.append(("memory", metric, comp, r, mark))
     return lines, summary
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+LOAD_BEFORE = None
 
 
 def machine_info(build_dir):
@@ -660,6 +761,8 @@ def machine_info(build_dir):
         m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
         info["cpu"] = m.group(1) if m else "unknown"
     info["kernel"] = os.uname().release
+    info["load_before"] = LOAD_BEFORE
+    info["load_after"] = loadavg()
     info["grpc"] = subprocess.run(["pkg-config", "--modversion", "grpc++"],
                                   capture_output=True,
                                   text=True).stdout.strip() or "n/a"
@@ -701,7 +804,14 @@ def write_results(path, bench, selected, lines, summary, info, argv,
                                                  SERVER_CPU),
            "- C++ columns show the better of gRPC's completion-queue (cq) "
            "and callback (cb) server APIs for each row; MB/s counts payload "
-           "bytes in both directions", "",
+           "bytes in both directions; *client CPUs* is how many CPUs the bench "
+           "client kept busy in the measured window (crpc side / C++ side; "
+           "`-` for h2load), *server CPUs* the same for the server over the "
+           "whole run, set-up included: near 1.0 that side, pinned to one "
+           "CPU, is the bottleneck",
+           "- load average before / after the run: %s / %s (other work on "
+           "the machine skews every figure)" % (info["load_before"],
+                                               info["load_after"]), "",
            "## Results", ""] + lines + [""]
     out += ["## Targets", ""]
     if summary:
@@ -712,8 +822,13 @@ def write_results(path, bench, selected, lines, summary, info, argv,
                  "grpcpp": "same load: C++ client",
                  "h2load": "same load: h2load"}[comp],
                 "%.2f" % r if r is not None else "n/a", mark))
-    out += ["- TLS unary throughput: not measured yet (needs the security "
-            "issue and TLS flags in the bench programs)", ""]
+    out += [""]
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "NOTES.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            out += ["## Analysis (bench/NOTES.md, written by hand: check its "
+                    "date against this run's)", "", f.read().strip(), ""]
     out += ["## Footprint", ""]
     if fp.get("libcrpc_bytes"):
         out.append("- libcrpc.so (`%s`): %d bytes as built, %s bytes "
@@ -756,7 +871,8 @@ def write_results(path, bench, selected, lines, summary, info, argv,
     out += ["```", "",
             "`req-R-S.bin` is a gRPC-framed SimpleRequest (5-byte prefix, "
             "then response_size = S and a payload of R zero bytes), written "
-            "by run.py; each h2load run is preceded by one `nghttp` call "
+            "by run.py; TLS rows use a throw-away CA (`ca.pem`) and a P-256 "
+            "server certificate for localhost made with `openssl`; each h2load run is preceded by one `nghttp` call "
             "that checks `grpc-status: 0` and the response size, because "
             "h2load counts any HTTP 200 as a success.", ""]
     with open(path, "w") as f:
@@ -791,6 +907,11 @@ def main():
     if not shutil.which("taskset"):
         ap.error("needs taskset (util-linux)")
 
+    global LOAD_BEFORE
+    LOAD_BEFORE = loadavg()
+    if float(LOAD_BEFORE.split()[0]) > 0.5:
+        log("warning: load average %s: other work on this machine will "
+            "skew the figures" % LOAD_BEFORE)
     tools = Tools(args.build_dir)
     missing = [n for n, p in tools.bin.items() if not p]
     if missing:
