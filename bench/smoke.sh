@@ -20,10 +20,16 @@ for rpc in unary streaming; do
 done
 "$client" --target="127.0.0.1:$port" --rpc=unary --sync --duration=0.5 \
   --warmup=0
-# A run that cannot reach its server must fail, not report numbers.
+# SIGTERM is a clean shutdown (exit 0; under ASan also leak-checked).
 kill "$spid"
-wait "$spid" || true
+rc=0
+wait "$spid" || rc=$?
 spid=
+if [ "$rc" -ne 0 ]; then
+  echo "bench_smoke: server exited $rc after SIGTERM" >&2
+  exit 1
+fi
+# A run that cannot reach its server must fail, not report numbers.
 if "$client" --target="127.0.0.1:$port" --duration=0.2 --warmup=0 \
     >/dev/null 2>&1; then
   echo "bench_smoke: client reported success with no server" >&2
