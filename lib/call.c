@@ -50,6 +50,7 @@ void crpc__call_unref(crpc_call *c) {
   crpc_metadata_free(c->recv_md);
   crpc_metadata_free(c->trailers);
   crpc__arena_free(&c->arena);
+  crpc__arena_free(&c->nv_arena);
   crpc__peer_id_unref(c->peer_id);
   free(c->path);
   free(c->content_type);
@@ -265,7 +266,7 @@ size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
       size_t blen;
       if (crpc__base64_encode(v, vlen, &b64, &blen) != 0)
         continue;
-      char *copy = crpc__arena_alloc(&c->arena, blen + 1);
+      char *copy = crpc__arena_alloc(&c->nv_arena, blen + 1);
       if (!copy) {
         free(b64);
         continue;

@@ -73,6 +73,9 @@ struct crpc_call {
   size_t max_recv, max_send;
   ProtobufCAllocator *alloc;
   crpc__arena arena; /* [user] crpc_call_arena_alloc */
+  /* [loop] strings of the header and trailer blocks we send: apart from
+   * |arena|, which the handler's thread may be using at the same time */
+  crpc__arena nv_arena;
 
   /* metadata */
   crpc_metadata *send_md;     /* client: request md; server: response hdrs */

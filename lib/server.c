@@ -288,10 +288,10 @@ int crpc_server_reload_tls(crpc_server *s) {
         NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE           \
   }
 
-/* Status fields of a trailer block; strings live in the call's arena. */
+/* Status fields of a trailer block; strings live in the call's nv_arena. */
 static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
   size_t n = 0;
-  char *code = crpc__arena_alloc(&c->arena, 4);
+  char *code = crpc__arena_alloc(&c->nv_arena, 4);
   if (!code)
     return 0;
   snprintf(code, 4, "%d", (int)c->status.code);
@@ -300,7 +300,7 @@ static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
     size_t elen;
     char *enc = crpc__percent_encode(c->status.message,
                                      strlen(c->status.message), &elen);
-    char *copy = enc ? crpc__arena_alloc(&c->arena, elen + 1) : NULL;
+    char *copy = enc ? crpc__arena_alloc(&c->nv_arena, elen + 1) : NULL;
     if (copy) {
       memcpy(copy, enc, elen + 1);
       nva[n++] = NV_LIT("grpc-message", copy);
@@ -312,7 +312,7 @@ static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
     size_t blen;
     if (crpc__base64_encode(c->status.details, c->status.details_len, &b64,
                             &blen) == 0) {
-      char *copy = crpc__arena_alloc(&c->arena, blen + 1);
+      char *copy = crpc__arena_alloc(&c->nv_arena, blen + 1);
       if (copy) {
         memcpy(copy, b64, blen + 1);
         nva[n++] = NV_LIT("grpc-status-details-bin", copy);
