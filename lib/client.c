@@ -35,6 +35,7 @@ struct crpc_channel {
   ProtobufCAllocator *alloc;
   crpc__encoding default_enc;
   int64_t initial_backoff_ms, max_backoff_ms, backoff_ms;
+  int64_t keepalive_ms, keepalive_timeout_ms;
   void *tls; /* crpc__tls_ctx, NULL for clear text */
   crpc_call_creds_cb call_creds; /* [const] */
   void *call_creds_ud;
@@ -433,6 +434,8 @@ static void on_connected(crpc__io *io, uint32_t events) {
   }
   crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
   conn->handshake_ms = ch->handshake_ms;
+  conn->keepalive_ms = ch->keepalive_ms;
+  conn->keepalive_timeout_ms = ch->keepalive_timeout_ms;
   if (crpc__h2_session_new(conn, 0, 0) != 0) {
     crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
     connect_failed(ch, "out of memory");
@@ -741,6 +744,8 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   ch->max_backoff_ms = opts->max_backoff_ms > 0 ? opts->max_backoff_ms
                                                 : 120000;
   ch->backoff_ms = ch->initial_backoff_ms;
+  ch->keepalive_ms = opts->keepalive_ms > 0 ? opts->keepalive_ms : 0;
+  ch->keepalive_timeout_ms = opts->keepalive_timeout_ms;
   ch->connect_io.fd = -1;
   ch->call_creds = opts->call_creds;
   ch->call_creds_ud = opts->call_creds_user_data;

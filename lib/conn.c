@@ -105,6 +105,7 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
   c->dead = true;
   crpc__io_unwatch(c->loop, &c->io);
   crpc__timer_stop(c->loop, &c->guard_timer);
+  crpc__timer_stop(c->loop, &c->ka_timer);
   while (c->calls) {
     crpc_call *call = c->calls;
     crpc__call_ref(call);
@@ -376,8 +377,42 @@ static void count_reset(crpc__conn *c) {
     calm_down(c, "too many stream resets (rapid reset)");
 }
 
+static void on_keepalive(crpc__timer *t) {
+  crpc__conn *c = (crpc__conn *)((char *)t - offsetof(crpc__conn, ka_timer));
+  int64_t now = crpc__now_ms();
+  if (c->dead)
+    return;
+  if (c->ping_sent_ms && c->last_recv_ms < c->ping_sent_ms) {
+    if (now - c->ping_sent_ms >= c->keepalive_timeout_ms) {
+      crpc__log_info("%s: keepalive PING unanswered for %lld ms", c->peer,
+                     (long long)(now - c->ping_sent_ms));
+      crpc__conn_close(c, CRPC_UNAVAILABLE, "keepalive timeout");
+      return;
+    }
+    crpc__timer_start(c->loop, &c->ka_timer,
+                      c->ping_sent_ms + c->keepalive_timeout_ms);
+    return;
+  }
+  if (now - c->last_recv_ms >= c->keepalive_ms) {
+    nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, NULL);
+    c->ping_sent_ms = now;
+    crpc__conn_flush(c);
+    if (!c->dead)
+      crpc__timer_start(c->loop, &c->ka_timer, now + c->keepalive_timeout_ms);
+    return;
+  }
+  crpc__timer_start(c->loop, &c->ka_timer, c->last_recv_ms + c->keepalive_ms);
+}
+
 void crpc__conn_start(crpc__conn *c) {
   c->born_ms = crpc__now_ms();
+  c->last_recv_ms = c->born_ms;
+  if (c->keepalive_ms > 0) {
+    if (c->keepalive_timeout_ms <= 0)
+      c->keepalive_timeout_ms = 20000;
+    c->ka_timer.cb = on_keepalive;
+    crpc__timer_start(c->loop, &c->ka_timer, c->born_ms + c->keepalive_ms);
+  }
   if (c->handshake_ms > 0)
     crpc__timer_start(c->loop, &c->guard_timer, c->born_ms + c->handshake_ms);
   if (c->handshaking)
@@ -431,6 +466,8 @@ static void conn_on_io(crpc__io *io, uint32_t events) {
         crpc__conn_close(c, CRPC_UNAVAILABLE, why);
         return;
       }
+      if (c->keepalive_ms > 0)
+        c->last_recv_ms = crpc__now_ms(); /* any input proves liveness */
       /* after GOAWAY(ENHANCE_YOUR_CALM): drain the peer, never parse it
        * (each PING it sent would queue one more ACK) */
       ssize_t r = c->calm_reason

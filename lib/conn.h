@@ -61,6 +61,11 @@ struct crpc__conn {
   int64_t rst_tokens_ms; /* reset budget, as a time (see count_reset) */
   int64_t born_ms;
   const char *calm_reason; /* why we sent GOAWAY(ENHANCE_YOUR_CALM) */
+  /* Keepalive (clients): PING after keepalive_ms without input; no answer
+   * within keepalive_timeout_ms closes the connection. */
+  int64_t keepalive_ms, keepalive_timeout_ms;
+  int64_t last_recv_ms, ping_sent_ms;
+  crpc__timer ka_timer;
 };
 
 /* Creates a connection on |fd| and starts reading. The session is created by

@@ -36,13 +36,17 @@ typedef struct crpc_channel_opts {
   const char *compression;     /* default per-call encoding; NULL: identity */
   int64_t initial_backoff_ms;  /* reconnect back-off start; 0: 1000 */
   int64_t max_backoff_ms;      /* back-off cap; 0: 120000 */
-  int64_t keepalive_ms;        /* PING when idle this long; 0: off */
+  int64_t keepalive_ms;        /* PING after this long without input; 0: off.
+                                  gRPC servers refuse pings more often than
+                                  every 5 minutes by default */
   crpc_call_creds_cb call_creds; /* per-channel call credentials */
   void *call_creds_user_data;
   int allow_insecure_call_creds; /* send call creds over clear text */
   int64_t handshake_timeout_ms; /* TLS handshake and the server's HTTP/2
                                    SETTINGS must arrive within this after
                                    connecting; 0: 20000; < 0: no limit */
+  int64_t keepalive_timeout_ms; /* keepalive PING unanswered this long
+                                  closes the connection; 0: 20000 */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing

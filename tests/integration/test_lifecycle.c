@@ -291,6 +291,43 @@ static void test_backpressure(void **state) {
   crpc_server_free(s);
 }
 
+/* Keepalive: a server that answers PINGs keeps the connection; one that
+ * has gone silent is detected even while a call has no deadline. */
+static void test_keepalive(void **state) {
+  int port;
+  char target[64];
+  crpc_server *s = start_server("127.0.0.1:0", &port);
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  crpc_channel_opts co = {.keepalive_ms = 200, .keepalive_timeout_ms = 300};
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, &co), 0);
+  Req req = REQ_INIT;
+  ProtobufCMessage *resp = NULL;
+  req.sleep_ms = 1; /* held until its deadline */
+  release = false;
+  crpc_call_opts o = {.timeout_ms = 1000};
+  assert_int_equal(crpc_unary(ch, &m_unary, &o, &req.base, &resp, NULL),
+                   CRPC_DEADLINE_EXCEEDED); /* not UNAVAILABLE: pings OK */
+  assert_int_equal(call_once(ch, 0), CRPC_OK);
+  crpc_channel_free(ch);
+  crpc_server_free(s);
+
+  /* a peer that accepts the TCP connection and then says nothing */
+  crpc_server *mute;
+  assert_int_equal(crpc_server_new(&mute, NULL), 0);
+  assert_int_equal(crpc_server_listen(mute, "127.0.0.1:0", NULL, &port), 0);
+  /* never started: the kernel completes connections, nobody answers */
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  assert_int_equal(crpc_channel_new(&ch, target, &co), 0);
+  crpc_status st = {0};
+  assert_int_equal(crpc_unary(ch, &m_unary, NULL, &req.base, &resp, &st),
+                   CRPC_UNAVAILABLE);
+  assert_non_null(strstr(crpc_status_message(&st), "keepalive"));
+  crpc_status_clear(&st);
+  crpc_channel_free(ch);
+  crpc_server_free(mute);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unix_socket),
@@ -300,6 +337,7 @@ int main(void) {
       cmocka_unit_test(test_shutdown_grace_expires),
       cmocka_unit_test(test_reconnect),
       cmocka_unit_test(test_backpressure),
+      cmocka_unit_test(test_keepalive),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
