@@ -85,12 +85,13 @@ void crpc__call_consume(crpc_call *c, size_t n) {
    * credited back at once: a partial message must be able to complete
    * even when it is larger than the window. Once complete messages pile
    * up unread, credit waits for the reader: that is the backpressure. */
+  size_t left = c->rx_bytes - c->rx_consumed;
   pthread_mutex_lock(&c->mu);
   bool idle = c->recvq.bytes < CRPC__CONSUME_BATCH;
-  pthread_mutex_unlock(&c->mu);
-  size_t left = c->rx_bytes - c->rx_consumed;
   if (idle || n > left)
     n = left;
+  c->uncredited = left - n; /* the reader kicks only while this is > 0 */
+  pthread_mutex_unlock(&c->mu);
   if (!n)
     return;
   c->rx_consumed += n;
@@ -112,8 +113,10 @@ bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out) {
   if (m) {
     c->to_consume += m->len + 5;
     /* credit the window back in batches, and at once when we have drained
-     * what the peer sent (it may be waiting for window to send more) */
-    if (c->to_consume >= CRPC__CONSUME_BATCH || !c->recvq.head)
+     * what the peer sent (it may be waiting for window to send more); a
+     * reactor that already credited everything needs no wake-up */
+    if (c->uncredited &&
+        (c->to_consume >= CRPC__CONSUME_BATCH || !c->recvq.head))
       crpc__call_kick_locked(c);
   }
   pthread_mutex_unlock(&c->mu);

@@ -61,6 +61,7 @@ struct crpc_call {
   crpc__msgq recvq;
   bool recv_closed; /* peer sent END_STREAM */
   size_t to_consume;
+  size_t uncredited; /* received bytes the reactor has not credited back */
   bool done;            /* the call has ended (stream closed or failed) */
   bool cancel_requested; /* user cancel: RST_STREAM(CANCEL) pending */
   bool cancelled;       /* ended by cancel, deadline or reset */
