@@ -20,6 +20,7 @@ struct crpc__workers {
   pthread_cond_t idle_cv; /* a job finished (for free) */
   job *head, *tail;
   unsigned max, nthreads, nidle, running;
+  size_t queued; /* jobs waiting for a thread */
   bool stopping;
   pthread_t *tids;
 };
@@ -36,6 +37,7 @@ static void *worker_main(void *arg) {
     if (!w->head)
       break;
     job *j = w->head;
+    w->queued--;
     w->head = j->next;
     if (!w->head)
       w->tail = NULL;
@@ -81,14 +83,13 @@ int crpc__workers_submit(crpc__workers *w, void (*fn)(void *), void *arg) {
   else
     w->head = j;
   w->tail = j;
-  unsigned queued = 0;
-  for (job *q = w->head; q && queued <= w->nidle; q = q->next)
-    queued++;
-  if (queued > w->nidle && w->nthreads < w->max) {
+  w->queued++;
+  if (w->queued > w->nidle && w->nthreads < w->max) {
     if (pthread_create(&w->tids[w->nthreads], NULL, worker_main, w) == 0)
       w->nthreads++;
     else if (w->nthreads == 0) {
       w->head = w->tail = NULL;
+      w->queued = 0;
       pthread_mutex_unlock(&w->mu);
       free(j);
       return CRPC_ESYS;
