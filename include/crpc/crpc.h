@@ -12,5 +12,6 @@
 #include <crpc/tls.h>
 #include <crpc/channel.h>
 #include <crpc/server.h>
+#include <crpc/health.h>
 
 #endif /* CRPC_CRPC_H */
