@@ -87,7 +87,10 @@ void crpc__call_consume(crpc_call *c, size_t n) {
    * up unread, credit waits for the reader: that is the backpressure. */
   size_t left = c->rx_bytes - c->rx_consumed;
   pthread_mutex_lock(&c->mu);
-  bool idle = c->recvq.bytes < CRPC__CONSUME_BATCH;
+  /* an inline stream handler answers as it reads: while its answers are
+   * not going out, stop taking requests (its backpressure) */
+  bool idle = c->recvq.bytes < CRPC__CONSUME_BATCH &&
+              (!c->inline_stream || c->sendq.bytes < CRPC__SENDQ_LIMIT);
   if (idle || n > left)
     n = left;
   c->uncredited = left - n; /* the reader kicks only while this is > 0 */
@@ -156,7 +159,11 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
     return false;
   }
   pthread_mutex_lock(&c->mu);
-  while (!c->done && !c->send_closed && c->sendq.bytes >= CRPC__SENDQ_LIMIT) {
+  /* a NONBLOCKING handler on the reactor never waits: it queues, and the
+   * call stops taking requests until the queue drains */
+  bool on_loop = crpc__loop_on_thread(c->loop);
+  while (!on_loop && !c->done && !c->send_closed &&
+         c->sendq.bytes >= CRPC__SENDQ_LIMIT) {
     c->writers_waiting++;
     pthread_cond_wait(&c->cv, &c->mu);
     c->writers_waiting--;
@@ -367,3 +374,10 @@ int crpc_call_set_compression(crpc_call *c, const char *encoding) {
 bool crpc_call_last_read_compressed(const crpc_call *c) {
   return c && c->last_read_compressed;
 }
+
+void crpc_call_set_user_data(crpc_call *c, void *user_data) {
+  if (c)
+    c->user_data = user_data;
+}
+
+void *crpc_call_user_data(const crpc_call *c) { return c ? c->user_data : NULL; }

@@ -74,6 +74,7 @@ struct crpc_call {
   size_t max_recv, max_send;
   ProtobufCAllocator *alloc;
   crpc__arena arena; /* [user] crpc_call_arena_alloc */
+  void *user_data;   /* [user] crpc_call_set_user_data */
   /* [loop] strings of the header and trailer blocks we send: apart from
    * |arena|, which the handler's thread may be using at the same time */
   crpc__arena nv_arena;
@@ -102,6 +103,9 @@ struct crpc_call {
   struct crpc__peer_id *peer_id; /* [const] TLS client identity, peer.h */
   bool peer_tls;                 /* [const] arrived over TLS */
   bool inline_unary; /* NONBLOCKING unary: runs on the reactor at END */
+  bool inline_stream; /* NONBLOCKING client/bidi streaming: the handler
+                         runs on the reactor once per message */
+  bool final_invoked; /* inline_stream: the closing invocation ran */
   bool dispatched;
 };
 
@@ -144,6 +148,8 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream);
 void crpc__server_on_end_stream(crpc_call *c);
 void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code);
 void crpc__server_on_data_error(crpc_call *c, int rv);
+/* New messages were queued: inline stream handlers run now [loop]. */
+void crpc__server_on_data(crpc_call *c);
 void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg);
 /* The trailer block (grpc-status, grpc-message, details, custom). */
 size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max);

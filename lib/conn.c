@@ -591,6 +591,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
   }
   int rv = crpc__deframer_feed(&call->deframer, data, len,
                                crpc__call_on_message, call);
+  if (rv == 0 && call->inline_stream) {
+    crpc__call_ref(call);
+    crpc__server_on_data(call); /* NONBLOCKING streaming handlers */
+    crpc__call_unref(call);
+  }
   if (rv == 0)
     crpc__call_consume(call, 0); /* credits at once if the reader is idle */
   if (rv != 0) {
@@ -698,6 +703,8 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
   }
   if (wake && c->writers_waiting)
     pthread_cond_broadcast(&c->cv);
+  if (wake && c->inline_stream && c->uncredited)
+    crpc__call_kick_locked(c); /* output drained: take requests again */
   pthread_mutex_unlock(&c->mu);
   if (eof) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;

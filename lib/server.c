@@ -575,10 +575,60 @@ static void run_inline(crpc_call *c) {
     crpc_status_clear(&st);
     return;
   }
-  resp = new_response(c);
-  code = resp ? invoke(c, req, resp) : CRPC_RESOURCE_EXHAUSTED;
+  resp = c->method->kind == CRPC_UNARY ? new_response(c) : NULL;
+  code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
+                                               : CRPC_RESOURCE_EXHAUSTED;
   protobuf_c_message_free_unpacked(req, NULL);
   complete(c, code, resp);
+}
+
+/* NONBLOCKING client/bidi streaming: one invocation per message, on the
+ * reactor, then a closing one with req NULL. */
+void crpc__server_on_data(crpc_call *c) {
+  crpc__msgbuf *m;
+  crpc_status st = {0};
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    bool stop = c->send_closed || c->done;
+    m = stop ? NULL : crpc__msgq_pop(&c->recvq);
+    pthread_mutex_unlock(&c->mu);
+    if (!m)
+      return;
+    ProtobufCMessage *req = NULL;
+    crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
+                                           c->recv_enc, c->max_recv, &req,
+                                           &st);
+    free(m);
+    if (code != CRPC_OK) {
+      abort_call(c, code, "%s", crpc_status_message(&st));
+      crpc_status_clear(&st);
+      return;
+    }
+    code = invoke(c, req, NULL);
+    protobuf_c_message_free_unpacked(req, NULL);
+    if (code != CRPC_OK) { /* the handler ends the call early */
+      c->final_invoked = true;
+      complete(c, code, NULL);
+      return;
+    }
+  }
+}
+
+/* The closing invocation: req NULL; resp set for client streaming unless
+ * the call was cancelled (then the handler only cleans up). */
+static void inline_stream_close(crpc_call *c, bool cancelled) {
+  if (c->final_invoked)
+    return;
+  c->final_invoked = true;
+  ProtobufCMessage *resp = NULL;
+  if (!cancelled && c->method->kind == CRPC_CLIENT_STREAMING &&
+      !(resp = new_response(c))) {
+    complete(c, CRPC_RESOURCE_EXHAUSTED, NULL);
+    return;
+  }
+  crpc_code code = invoke(c, NULL, resp);
+  if (!cancelled)
+    complete(c, code, resp);
 }
 
 static void dispatch(crpc_call *c) {
@@ -752,11 +802,16 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
   }
   if (end_stream)
     c->recv_closed = true;
-  if (c->method->kind == CRPC_UNARY &&
-      (c->handler->flags & CRPC_HANDLER_NONBLOCKING))
-    c->inline_unary = true; /* runs at END_STREAM */
-  else
+  if (!(c->handler->flags & CRPC_HANDLER_NONBLOCKING)) {
     dispatch(c);
+  } else if (c->method->kind == CRPC_UNARY ||
+             c->method->kind == CRPC_SERVER_STREAMING) {
+    c->inline_unary = true; /* runs at END_STREAM, with the request */
+  } else {
+    c->dispatched = true; /* later HEADERS are trailers */
+    if (authorized(c))
+      c->inline_stream = true; /* runs as messages arrive */
+  }
 }
 
 void crpc__server_on_end_stream(crpc_call *c) {
@@ -771,6 +826,11 @@ void crpc__server_on_end_stream(crpc_call *c) {
   }
   if (c->inline_unary && !c->send_closed)
     run_inline(c);
+  else if (c->inline_stream) {
+    crpc__server_on_data(c); /* messages that came with END_STREAM */
+    if (!c->send_closed)
+      inline_stream_close(c, false);
+  }
 }
 
 void crpc__server_on_data_error(crpc_call *c, int rv) {
@@ -790,8 +850,11 @@ void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
   c->done = true;
   if (error_code != NGHTTP2_NO_ERROR || !c->eos_sent)
     c->cancelled = true;
+  bool cancelled = c->cancelled;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  if (c->inline_stream)
+    inline_stream_close(c, cancelled); /* the handler frees its state */
 }
 
 void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
@@ -802,6 +865,8 @@ void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   c->cancelled = true;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  if (c->inline_stream)
+    inline_stream_close(c, true);
 }
 
 /* ---- connections and threads [loop] ---- */

@@ -60,6 +60,12 @@ CRPC_API bool crpc_call_is_cancelled(const crpc_call *call);
  */
 CRPC_API void *crpc_call_arena_alloc(crpc_call *call, size_t size);
 
+/** Attaches the caller's pointer to the call (e.g. per-call state of a
+ * NONBLOCKING streaming handler, which runs once per message). */
+CRPC_API void crpc_call_set_user_data(crpc_call *call, void *user_data);
+/** The pointer set with crpc_call_set_user_data(), or NULL. */
+CRPC_API void *crpc_call_user_data(const crpc_call *call);
+
 /** Copies |s| into the call's arena. NULL on OOM or when s is NULL. */
 CRPC_API char *crpc_call_arena_strdup(crpc_call *call, const char *s);
 

@@ -38,8 +38,23 @@ typedef struct crpc_server_opts {
                                    GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */
 } crpc_server_opts;
 
-/** crpc_server_register flag: the handler never blocks; it may run inline on
- * the reactor thread (unary methods only: the fastest path). */
+/**
+ * crpc_server_register flag: the handler never blocks, so it runs inline on
+ * the connection's reactor thread (no thread hop: the fastest path). It
+ * must not wait for anything; crpc_call_write() never blocks there (it
+ * queues, and the call stops taking requests until the queue drains).
+ * - unary, server streaming: called once with the whole request, at the
+ *   end of the request stream;
+ * - client streaming, bidi: called once per received message (|req| set,
+ *   |resp| NULL; return CRPC_OK to go on, any other code ends the call with
+ *   it), then once with |req| NULL when the client has finished sending
+ *   (|resp| set for client streaming; the return value is the status), or
+ *   when the call was cancelled (crpc_call_is_cancelled() true, |resp| NULL,
+ *   the return value ignored): free per-call state there. crpc_call_read()
+ *   is not used. The auth hook, if any, also runs on the reactor.
+ * Generated typed handlers of bidi methods take no message, so register
+ * those with crpc_server_register() to use this mode.
+ */
 #define CRPC_HANDLER_NONBLOCKING 0x1u
 
 /** Returns 0, CRPC_EINVAL or CRPC_ENOMEM. */

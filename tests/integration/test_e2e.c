@@ -38,6 +38,18 @@ static const crpc_method m_bidi = {"/crpc.itest.Echo/Bidi",
                                    CRPC_BIDI_STREAMING,
                                    &crpc__itest__echo_request__descriptor,
                                    &crpc__itest__echo_reply__descriptor};
+static const crpc_method m_bidi_inline = {
+    "/crpc.itest.Echo/BidiInline", CRPC_BIDI_STREAMING,
+    &crpc__itest__echo_request__descriptor,
+    &crpc__itest__echo_reply__descriptor};
+static const crpc_method m_cstream_inline = {
+    "/crpc.itest.Echo/ClientStreamInline", CRPC_CLIENT_STREAMING,
+    &crpc__itest__echo_request__descriptor,
+    &crpc__itest__echo_reply__descriptor};
+static const crpc_method m_sstream_inline = {
+    "/crpc.itest.Echo/ServerStreamInline", CRPC_SERVER_STREAMING,
+    &crpc__itest__echo_request__descriptor,
+    &crpc__itest__echo_reply__descriptor};
 static const crpc_method m_missing = {"/crpc.itest.Echo/Missing", CRPC_UNARY,
                                       &crpc__itest__echo_request__descriptor,
                                       &crpc__itest__echo_reply__descriptor};
@@ -187,6 +199,54 @@ static crpc_code h_bidi(crpc_call *c, const ProtobufCMessage *req,
   return CRPC_OK;
 }
 
+/* NONBLOCKING streaming handlers: once per message on the reactor. */
+typedef struct inline_state {
+  int n;
+  char text[256];
+} inline_state;
+
+static crpc_code h_bidi_inline(crpc_call *c, const ProtobufCMessage *req,
+                               ProtobufCMessage *resp, void *ud) {
+  inline_state *st = crpc_call_user_data(c);
+  if (!st) {
+    st = crpc_call_arena_alloc(c, sizeof *st);
+    memset(st, 0, sizeof *st);
+    crpc_call_set_user_data(c, st);
+  }
+  if (!req) { /* closing invocation */
+    if (crpc_call_is_cancelled(c))
+      note_cancelled();
+    return CRPC_OK;
+  }
+  Rep rep = CRPC__ITEST__ECHO_REPLY__INIT;
+  rep.text = ((const Req *)req)->text;
+  rep.index = st->n++;
+  return crpc_call_write(c, &rep.base) ? CRPC_OK : CRPC_CANCELLED;
+}
+
+static crpc_code h_cstream_inline(crpc_call *c, const ProtobufCMessage *req,
+                                  ProtobufCMessage *resp, void *ud) {
+  inline_state *st = crpc_call_user_data(c);
+  if (!st) {
+    st = crpc_call_arena_alloc(c, sizeof *st);
+    memset(st, 0, sizeof *st);
+    crpc_call_set_user_data(c, st);
+  }
+  if (req) {
+    const Req *r = (const Req *)req;
+    if (r->status)
+      return (crpc_code)r->status; /* ends the call early */
+    strncat(st->text, r->text, sizeof st->text - strlen(st->text) - 1);
+    st->n++;
+    return CRPC_OK;
+  }
+  if (!resp)
+    return CRPC_OK; /* cancelled */
+  ((Rep *)resp)->text = st->text;
+  ((Rep *)resp)->index = st->n;
+  return CRPC_OK;
+}
+
 static crpc_server *server;
 static int port;
 static crpc_channel *channel;
@@ -208,6 +268,16 @@ static int setup(void **state) {
   assert_int_equal(crpc_server_register(server, &m_bidi, h_bidi, 0, NULL), 0);
   assert_int_equal(crpc_server_register(server, &m_bidi, h_bidi, 0, NULL),
                    CRPC_EEXIST);
+  assert_int_equal(crpc_server_register(server, &m_bidi_inline, h_bidi_inline,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(server, &m_cstream_inline,
+                                        h_cstream_inline,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(server, &m_sstream_inline, h_sstream,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
   assert_int_equal(crpc_server_listen(server, "127.0.0.1:0", NULL, &port), 0);
   assert_true(port > 0);
   assert_int_equal(crpc_server_start(server), 0);
@@ -349,6 +419,84 @@ static void test_bidi(void **state) {
   assert_false(crpc_call_read(c, &m));
   assert_int_equal(crpc_call_finish(c, NULL), CRPC_OK);
   crpc_call_free(c);
+}
+
+/* The same streaming checks against NONBLOCKING (reactor) handlers. */
+static void test_inline_streams(void **state) {
+  crpc_call *c;
+  ProtobufCMessage *m;
+  /* bidi ping-pong */
+  assert_int_equal(crpc_call_start(&c, channel, &m_bidi_inline, NULL), 0);
+  for (int i = 0; i < 20; i++) {
+    Req req = REQ_INIT;
+    req.text = "ping";
+    assert_true(crpc_call_write(c, &req.base));
+    assert_true(crpc_call_read(c, &m));
+    assert_int_equal(((Rep *)m)->index, i);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  assert_true(crpc_call_writes_done(c));
+  assert_false(crpc_call_read(c, &m));
+  assert_int_equal(crpc_call_finish(c, NULL), CRPC_OK);
+  crpc_call_free(c);
+
+  /* client streaming, then one that the handler ends early */
+  for (int k = 0; k < 2; k++) {
+    crpc_status st = {0};
+    ProtobufCMessage *resp = NULL;
+    const char *parts[] = {"a", "b", "c", "d"};
+    assert_int_equal(crpc_call_start(&c, channel, &m_cstream_inline, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+      Req req = REQ_INIT;
+      req.text = (char *)parts[i];
+      req.status = (k == 1 && i == 2) ? CRPC_ABORTED : 0;
+      crpc_call_write(c, &req.base); /* may fail once the call ended */
+    }
+    crpc_code code = crpc_call_finish_with_response(c, &resp, &st);
+    if (k == 0) {
+      assert_int_equal(code, CRPC_OK);
+      assert_string_equal(((Rep *)resp)->text, "abcd");
+      assert_int_equal(((Rep *)resp)->index, 4);
+      protobuf_c_message_free_unpacked(resp, NULL);
+    } else {
+      assert_int_equal(code, CRPC_ABORTED);
+    }
+    crpc_status_clear(&st);
+    crpc_call_free(c);
+  }
+
+  /* server streaming: 50 x 3000 bytes queued without blocking */
+  Req req = REQ_INIT;
+  req.text = "s";
+  req.count = 50;
+  req.reply_size = 3000;
+  assert_int_equal(crpc_call_start(&c, channel, &m_sstream_inline, NULL), 0);
+  assert_true(crpc_call_write(c, &req.base));
+  assert_true(crpc_call_writes_done(c));
+  int n = 0;
+  while (crpc_call_read(c, &m)) {
+    assert_int_equal(((Rep *)m)->index, n++);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  assert_int_equal(n, 50);
+  assert_int_equal(crpc_call_finish(c, NULL), CRPC_OK);
+  crpc_call_free(c);
+
+  /* a cancelled inline bidi call gets its closing invocation */
+  int before;
+  pthread_mutex_lock(&obs_mu);
+  before = obs_cancelled_seen;
+  pthread_mutex_unlock(&obs_mu);
+  assert_int_equal(crpc_call_start(&c, channel, &m_bidi_inline, NULL), 0);
+  Req one = REQ_INIT;
+  one.text = "one";
+  assert_true(crpc_call_write(c, &one.base));
+  assert_true(crpc_call_read(c, &m));
+  protobuf_c_message_free_unpacked(m, NULL);
+  crpc_call_cancel(c);
+  assert_int_equal(crpc_call_finish(c, NULL), CRPC_CANCELLED);
+  crpc_call_free(c);
+  wait_cancelled(before + 1);
 }
 
 static void test_deadline(void **state) {
@@ -520,6 +668,7 @@ int main(void) {
       cmocka_unit_test(test_unary),          cmocka_unit_test(test_status_message),
       cmocka_unit_test(test_unknown_method), cmocka_unit_test(test_server_stream),
       cmocka_unit_test(test_client_stream),  cmocka_unit_test(test_bidi),
+      cmocka_unit_test(test_inline_streams),
       cmocka_unit_test(test_deadline),       cmocka_unit_test(test_cancel_bidi),
       cmocka_unit_test(test_limits),         cmocka_unit_test(test_large_response),         cmocka_unit_test(test_unavailable),
       cmocka_unit_test(test_async),          cmocka_unit_test(test_threads),
