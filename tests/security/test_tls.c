@@ -652,6 +652,29 @@ static void alpn_required_by_client(void **state) {
   close(r.lfd);
 }
 
+/* ---- a server that accepts and then says nothing ---- */
+
+static void client_handshake_timeout(void **state) {
+  (void)state;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(lfd, 8), 0); /* connects complete; never read */
+  getsockname(lfd, (struct sockaddr *)&a, &len);
+  int port = ntohs(a.sin_port);
+  crpc_channel_opts co = {.handshake_timeout_ms = 200};
+  crpc_channel *ch = tls_channel("localhost", port, NULL, &co);
+  expect_fail(ch, CRPC_UNAVAILABLE, "timed out in the TLS handshake");
+  crpc_channel_free(ch);
+  assert_int_equal(
+      crpc_channel_new(&ch, sec_target("127.0.0.1", port), &co), 0);
+  expect_fail(ch, CRPC_UNAVAILABLE, "timed out waiting for the HTTP/2");
+  crpc_channel_free(ch);
+  close(lfd);
+}
+
 /* ---- configuration errors are reported at set-up ---- */
 
 static void config_errors(void **state) {
@@ -769,6 +792,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(clear_text_mismatch),
       cmocka_unit_test(alpn_required_by_server),
       cmocka_unit_test(alpn_required_by_client),
+      cmocka_unit_test(client_handshake_timeout),
       cmocka_unit_test(config_errors),
       cmocka_unit_test(reload),
   };
