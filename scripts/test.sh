@@ -7,6 +7,30 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
 cmake -S . -B build-test -DCRPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-test -j"$(nproc)"
+# libFuzzer: every target for a short, bounded time (FUZZ_SECONDS each; 0
+# skips); ctest below also replays each seed corpus. Run first so that
+# ctest's summary closes the output.
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+if [ "$FUZZ_SECONDS" -gt 0 ] && command -v clang >/dev/null; then
+  CC=clang cmake -S . -B build-fuzz -DCRPC_FUZZ=ON -DCRPC_BUILD_EXAMPLES=OFF \
+    -DCRPC_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-fuzz -j"$(nproc)" --target crpc_fuzzers >/dev/null
+  for src in tests/fuzz/fuzz_*.c; do
+    name=$(basename "$src" .c)
+    work=$(mktemp -d)
+    cp tests/fuzz/corpus/"${name#fuzz_}"/* "$work"/ 2>/dev/null || true
+    if ! ./build-fuzz/tests/fuzz/"$name" -max_total_time="$FUZZ_SECONDS" \
+         -print_final_stats=1 "$work" >"$work.log" 2>&1; then
+      tail -40 "$work.log"
+      echo "$name: libFuzzer found a failure"
+      exit 1
+    fi
+    echo "$name: $(grep -E '^Done' "$work.log")"
+    rm -rf "$work" "$work.log"
+  done
+fi
+
 export ASAN_OPTIONS="detect_leaks=1:detect_container_overflow=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 ctest --test-dir build-test --output-on-failure -j"$(nproc)" --timeout 300
+
