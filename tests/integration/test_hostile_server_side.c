@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <zlib.h>
+
 #include <crpc/crpc.h>
 
 #include "echo.pb-c.h"
@@ -103,6 +105,8 @@ static crpc_code h_unary(crpc_call *c, const ProtobufCMessage *req,
       nanosleep(&step, NULL);
     }
   }
+  if (strcmp(r->text, "compress") == 0) /* ask for a gzip response */
+    assert_int_equal(crpc_call_set_compression(c, "gzip"), 0);
   size_t n = strlen(r->text) + 6;
   char *t = crpc_call_arena_alloc(c, n);
   snprintf(t, n, "echo:%s", r->text);
@@ -773,6 +777,81 @@ static void test_handler_returns_early(void **state) {
   free_raw(c);
 }
 
+/* A gzip body that inflates to 64 MiB (a valid protobuf: one bytes field
+ * of zeros) against a 1 KiB limit: RESOURCE_EXHAUSTED, and the server
+ * stops inflating at the limit (tests/unit/test_compress.c bounds the
+ * memory). Built in 64 KiB steps, so the test never holds 64 MiB either. */
+static void test_zip_bomb(void **state) {
+  const size_t inflated = 64u << 20;
+  uint8_t head[8] = {0x32}; /* field 6 (payload), length-delimited */
+  size_t hl = 1;
+  for (size_t v = inflated; v; v >>= 7)
+    head[hl++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+  z_stream z = {0};
+  assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY),
+                   Z_OK);
+  size_t cap = 1 << 20, len = 0;
+  uint8_t *out = malloc(cap);
+  static uint8_t zeros[65536];
+  assert_non_null(out);
+  /* round 0 feeds the protobuf header, then 1024 rounds of 64 KiB zeros,
+   * then Z_FINISH */
+  size_t rounds = inflated / sizeof zeros;
+  for (size_t i = 0; i <= rounds + 1; i++) {
+    bool last = i == rounds + 1;
+    z.next_in = i == 0 ? head : zeros;
+    z.avail_in = i == 0 ? (uInt)hl : last ? 0 : (uInt)sizeof zeros;
+    do {
+      z.next_out = out + len;
+      z.avail_out = (uInt)(cap - len);
+      deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
+      len = cap - z.avail_out;
+    } while (z.avail_in > 0 && len < cap);
+  }
+  deflateEnd(&z);
+  assert_true(len < cap && len > 0);
+  size_t flen;
+  uint8_t *b = frame_bytes(1, out, len, &flen);
+  free(out);
+  rawh2_conn *c = connect_raw();
+  nghttp2_nv gz = RAWH2_NV("grpc-encoding", "gzip");
+  rawh2_stream *st = send_body(c, P_UNARY, &gz, 1, b, flen);
+  free(b);
+  expect_grpc_status(st, CRPC_RESOURCE_EXHAUSTED);
+  after_bad(c);
+  free_raw(c);
+}
+
+/* A client asking for a compressed response: gzip only when its
+ * grpc-accept-encoding lists gzip; unknown names in the list are ignored. */
+static void test_response_compression(void **state) {
+  rawh2_conn *c = connect_raw();
+  Req r = REQ_INIT;
+  size_t len;
+  r.text = "compress";
+  const char *lists[] = {"br, zstd", "br, gzip", "identity", "x-custom ,gzip"};
+  const bool want_gzip[] = {false, true, false, true};
+  for (int i = 0; i < 4; i++) {
+    nghttp2_nv ae = RAWH2_NV("grpc-accept-encoding", lists[i]);
+    uint8_t *b = frame_req(&r, 0, &len);
+    rawh2_stream *st = send_body(c, P_UNARY, &ae, 1, b, len);
+    free(b);
+    expect_grpc_status(st, CRPC_OK);
+    const char *enc = rawh2_header(st, "grpc-encoding");
+    assert_true(st->body_len > 5);
+    if (want_gzip[i]) {
+      assert_non_null(enc);
+      assert_string_equal(enc, "gzip");
+      assert_int_equal(st->body[0], 1); /* compressed flag */
+    } else {
+      assert_true(enc == NULL || strcmp(enc, "identity") == 0);
+      assert_int_equal(st->body[0], 0);
+    }
+  }
+  after_bad(c);
+  free_raw(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_baseline, free_live),
@@ -793,6 +872,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_no_path, free_live),
       cmocka_unit_test_teardown(test_early_answer_frees_stream, free_live),
       cmocka_unit_test_teardown(test_handler_returns_early, free_live),
+      cmocka_unit_test_teardown(test_zip_bomb, free_live),
+      cmocka_unit_test_teardown(test_response_compression, free_live),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
