@@ -316,7 +316,7 @@ static void test_watch_cancel(void **state) {
 /* The client's deadline ends a Watch on both sides. */
 static void test_watch_deadline(void **state) {
   fixture *f = *state;
-  crpc_call *w = watch(f, "", 300);
+  crpc_call *w = watch(f, "", 1000);
   assert_int_equal(next(w), CRPC_HEALTH_SERVING);
   assert_int_equal(next(w), -1);
   assert_int_equal(finish(w), CRPC_DEADLINE_EXCEEDED);
