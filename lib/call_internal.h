@@ -106,6 +106,10 @@ struct crpc_call {
   bool inline_stream; /* NONBLOCKING client/bidi streaming: the handler
                          runs on the reactor once per message */
   bool final_invoked; /* inline_stream: the closing invocation ran */
+  crpc_call_cancel_cb cancel_cb; /* [mu] crpc_call_on_cancel */
+  void *cancel_ud;
+  bool cancel_cb_running;        /* [mu] */
+  bool handler_returned;         /* [mu] no cancel callback after this */
   bool dispatched;
 };
 
@@ -151,6 +155,8 @@ void crpc__server_on_data_error(crpc_call *c, int rv);
 /* New messages were queued: inline stream handlers run now [loop]. */
 void crpc__server_on_data(crpc_call *c);
 void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg);
+/* Runs the crpc_call_on_cancel callback if one is set [loop]. */
+void crpc__server_fire_cancel(crpc_call *c);
 /* The trailer block (grpc-status, grpc-message, details, custom). */
 size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max);
 

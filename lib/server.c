@@ -404,6 +404,7 @@ static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...) {
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
   crpc__log_debug("%s: %s %s", c->peer, crpc_code_name(code), msg);
+  crpc__server_fire_cancel(c);
   pump(c);
 }
 
@@ -442,6 +443,12 @@ static ProtobufCMessage *new_response(crpc_call *c) {
 /* After the handler: queue the response and the status [any thread]. */
 static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
   crpc__msgbuf *m = NULL;
+  pthread_mutex_lock(&c->mu);
+  c->handler_returned = true; /* its cancel callback's data may go now */
+  c->cancel_cb = NULL;
+  while (c->cancel_cb_running && !crpc__loop_on_thread(c->loop))
+    pthread_cond_wait(&c->cv, &c->mu);
+  pthread_mutex_unlock(&c->mu);
   if (code == CRPC_OK && resp) {
     int rv = crpc__frame_message(resp, c->send_enc, c->max_send, &m);
     if (rv != 0) {
@@ -669,6 +676,7 @@ void crpc__server_kick(void *arg) {
       c->send_closed = true;
       pthread_cond_broadcast(&c->cv);
       pthread_mutex_unlock(&c->mu);
+      crpc__server_fire_cancel(c);
       nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE,
                                 c->stream_id, NGHTTP2_CANCEL);
       crpc__conn_schedule_flush(conn);
@@ -853,6 +861,8 @@ void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
   bool cancelled = c->cancelled;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  if (cancelled)
+    crpc__server_fire_cancel(c);
   if (c->inline_stream)
     inline_stream_close(c, cancelled); /* the handler frees its state */
 }
@@ -865,8 +875,25 @@ void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   c->cancelled = true;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  crpc__server_fire_cancel(c);
   if (c->inline_stream)
     inline_stream_close(c, true);
+}
+
+void crpc__server_fire_cancel(crpc_call *c) {
+  pthread_mutex_lock(&c->mu);
+  crpc_call_cancel_cb cb = c->handler_returned ? NULL : c->cancel_cb;
+  void *ud = c->cancel_ud;
+  c->cancel_cb = NULL;
+  c->cancel_cb_running = cb != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (!cb)
+    return;
+  cb(c, ud);
+  pthread_mutex_lock(&c->mu);
+  c->cancel_cb_running = false;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
 }
 
 /* ---- connections and threads [loop] ---- */

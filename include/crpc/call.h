@@ -55,6 +55,25 @@ CRPC_API int64_t crpc_call_time_left_ms(const crpc_call *call);
 /** Whether the call was cancelled (by either side) or its deadline passed. */
 CRPC_API bool crpc_call_is_cancelled(const crpc_call *call);
 
+/** See crpc_call_on_cancel(). Runs on the reactor thread: must not block. */
+typedef void (*crpc_call_cancel_cb)(crpc_call *call, void *user_data);
+
+/**
+ * Server side: runs |cb| once when the call is cancelled, its deadline
+ * passes, its connection dies or crpc aborts it (e.g. a bad request
+ * message), so a handler blocked on its own condition (a long poll, a
+ * watch) can wake up at once instead of polling crpc_call_is_cancelled().
+ * If that already happened, |cb| runs soon on the reactor (never inside
+ * this function). It never runs after the handler has returned, and the
+ * handler's return waits for a running |cb| to finish, so |user_data| may
+ * live on the handler's stack. |cb| NULL unregisters (waiting for a running
+ * |cb| to finish).
+ * Returns 0 or CRPC_EINVAL (client call). Thread safety: the handler's
+ * thread.
+ */
+CRPC_API int crpc_call_on_cancel(crpc_call *call, crpc_call_cancel_cb cb,
+                                 void *user_data);
+
 /**
  * Memory that lives as long as the call (freed with it). NULL on OOM.
  */

@@ -76,16 +76,41 @@ static void wait_cancelled(int n) {
   pthread_mutex_unlock(&obs_mu);
 }
 
-/* A handler that must wait for its deadline or cancellation checks in
- * small steps: this is the handler's own behaviour, not a test sync. */
+/* A handler that waits for its deadline or cancellation, woken by
+ * crpc_call_on_cancel (state on the handler's stack). */
+typedef struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool cancelled;
+} waiter;
+
+static void on_cancel(crpc_call *c, void *ud) {
+  waiter *w = ud;
+  pthread_mutex_lock(&w->mu);
+  w->cancelled = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
 static bool wait_until_cancelled(crpc_call *c, int max_ms) {
-  struct timespec ts = {0, 1000000};
-  for (int i = 0; i < max_ms; i++) {
-    if (crpc_call_is_cancelled(c))
-      return true;
-    nanosleep(&ts, NULL);
+  waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += max_ms / 1000;
+  until.tv_nsec += (long)(max_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
   }
-  return false;
+  assert_int_equal(crpc_call_on_cancel(c, on_cancel, &w), 0);
+  pthread_mutex_lock(&w.mu);
+  while (!w.cancelled)
+    if (pthread_cond_timedwait(&w.cv, &w.mu, &until) != 0)
+      break;
+  bool r = w.cancelled;
+  pthread_mutex_unlock(&w.mu);
+  crpc_call_on_cancel(c, NULL, NULL);
+  return r;
 }
 
 static void echo_metadata(crpc_call *c) {
