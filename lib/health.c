@@ -4,10 +4,8 @@
  * One mutex guards the table of services; one condition variable wakes the
  * watchers on every change. Check runs on the reactor and only reads the
  * table under the mutex. Watch runs on a worker and sleeps on the condition
- * variable between changes. The runtime has no "call cancelled" callback,
- * so a watcher also wakes every CRPC__HEALTH_POLL_MS to look at
- * crpc_call_is_cancelled(): that bounds how long a cancelled or expired
- * Watch holds its worker.
+ * variable between changes; crpc_call_on_cancel() wakes it when its call is
+ * cancelled, expires or loses its connection.
  *
  * The protobuf-c bindings of health.proto are generated at build time with
  * their symbols renamed from grpc__health__v1__ to crpc__health_v1__ (see
@@ -24,8 +22,6 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "health_internal.h"
 #include "internal.h"
-
-#define CRPC__HEALTH_POLL_MS 100
 
 typedef Grpc__Health__V1__HealthCheckRequest health_req;
 typedef Grpc__Health__V1__HealthCheckResponse health_resp;
@@ -217,6 +213,21 @@ static crpc_code check(crpc_call *c, const ProtobufCMessage *req,
   return CRPC_OK;
 }
 
+typedef struct watcher {
+  crpc_health *h;
+  bool cancelled; /* [h->mu] */
+} watcher;
+
+/* On the reactor when a Watch call ends under its handler. */
+static void on_watch_cancel(crpc_call *c, void *ud) {
+  watcher *w = ud;
+  CRPC__UNUSED(c);
+  pthread_mutex_lock(&w->h->mu);
+  w->cancelled = true;
+  pthread_cond_broadcast(&w->h->cv);
+  pthread_mutex_unlock(&w->h->mu);
+}
+
 /* On a worker, for as long as the client watches. */
 static crpc_code watch(crpc_call *c, const ProtobufCMessage *req,
                        ProtobufCMessage *resp, void *user_data) {
@@ -236,6 +247,10 @@ static crpc_code watch(crpc_call *c, const ProtobufCMessage *req,
   }
   h->nwatchers++;
   pthread_cond_broadcast(&h->cv); /* for the tests' wait */
+  watcher w = {h, false};
+  pthread_mutex_unlock(&h->mu);
+  crpc_call_on_cancel(c, on_watch_cancel, &w);
+  pthread_mutex_lock(&h->mu);
   for (;;) {
     crpc_health_status st = status_of(h, name);
     if ((int)st != sent) {
@@ -257,14 +272,15 @@ static crpc_code watch(crpc_call *c, const ProtobufCMessage *req,
       code = CRPC_UNAVAILABLE;
       break;
     }
-    if (crpc_call_is_cancelled(c)) {
+    if (w.cancelled || crpc_call_is_cancelled(c)) {
       code = CRPC_CANCELLED;
       break;
     }
-    struct timespec ts;
-    deadline_in(&ts, CRPC__HEALTH_POLL_MS);
-    pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    pthread_cond_wait(&h->cv, &h->mu);
   }
+  pthread_mutex_unlock(&h->mu);
+  crpc_call_on_cancel(c, NULL, NULL); /* waits out a running callback */
+  pthread_mutex_lock(&h->mu);
   h->nwatchers--;
   pthread_cond_broadcast(&h->cv); /* for free and the tests' wait */
   pthread_mutex_unlock(&h->mu);
