@@ -30,6 +30,16 @@ if [ "$FUZZ_SECONDS" -gt 0 ] && command -v clang >/dev/null; then
   done
 fi
 
+# ThreadSanitizer over the threaded tests (reactor, workers, channels).
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCRPC_BUILD_BENCH=OFF \
+  -DCRPC_BUILD_EXAMPLES=OFF -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
+  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+  -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null
+cmake --build build-tsan -j"$(nproc)" --target test_e2e test_lifecycle \
+  test_hostile_server_side test_hostile_client_side test_health >/dev/null
+TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan \
+  -R '^(integration_|health_unit)' --output-on-failure --timeout 300
+
 export ASAN_OPTIONS="detect_leaks=1:detect_container_overflow=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 ctest --test-dir build-test --output-on-failure -j"$(nproc)" --timeout 300
