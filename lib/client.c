@@ -48,6 +48,8 @@ struct crpc_channel {
   crpc_call *pending;   /* waiting for a connection (linked by conn_next) */
   crpc_call *pending_tail;
   crpc__io connect_io;
+  crpc__addr addrs[MAX_ADDRS]; /* the target, resolved at each attempt */
+  int naddrs, addr_idx;
   crpc__timer backoff_timer;
   char last_error[256];
   bool shutting_down;
@@ -55,6 +57,7 @@ struct crpc_channel {
 };
 
 static void start_connect(crpc_channel *ch);
+static bool connect_next(crpc_channel *ch);
 static void submit_call(crpc_channel *ch, crpc_call *c);
 
 /* ---- finishing a call [loop] ---- */
@@ -411,6 +414,11 @@ static void on_connected(crpc__io *io, uint32_t events) {
   int err = crpc__sock_connect_result(fd);
   if (err) {
     close(fd);
+    /* "localhost" may resolve to ::1 first while the server listens
+     * on 127.0.0.1 only: try the target's other addresses in turn */
+    ch->addr_idx++;
+    if (connect_next(ch))
+      return;
     connect_failed(ch, strerror(err));
     return;
   }
@@ -456,28 +464,41 @@ static void on_connected(crpc__io *io, uint32_t events) {
   crpc__conn_start(conn); /* TLS: the ClientHello goes out first */
 }
 
+/* Starts connecting to ch->addrs[ch->addr_idx] and on, skipping addresses
+ * whose socket cannot even be created. False when none is left. */
+static bool connect_next(crpc_channel *ch) {
+  for (; ch->addr_idx < ch->naddrs; ch->addr_idx++) {
+    int fd = crpc__sock_connect(&ch->addrs[ch->addr_idx]);
+    if (fd < 0)
+      continue;
+    ch->connect_io.fd = fd;
+    ch->connect_io.cb = on_connected;
+    ch->connect_io.watching = 0;
+    if (crpc__io_watch(ch->loop, &ch->connect_io, EPOLLOUT) != 0) {
+      close(fd);
+      ch->connect_io.fd = -1;
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 static void start_connect(crpc_channel *ch) {
-  crpc__addr addrs[MAX_ADDRS];
   if (ch->state == CH_CONNECTING || ch->state == CH_READY)
     return;
-  int n = crpc__resolve(ch->target, false, addrs, MAX_ADDRS, NULL);
+  /* resolved again on every attempt: names may move */
+  int n = crpc__resolve(ch->target, false, ch->addrs, MAX_ADDRS, NULL);
   if (n < 0) {
     connect_failed(ch, "cannot resolve the target");
     return;
   }
-  int fd = crpc__sock_connect(&addrs[0]);
-  if (fd < 0) {
-    connect_failed(ch, strerror(errno));
-    return;
-  }
+  ch->naddrs = n;
+  ch->addr_idx = 0;
   ch->state = CH_CONNECTING;
-  ch->connect_io.fd = fd;
-  ch->connect_io.cb = on_connected;
-  ch->connect_io.watching = 0;
-  if (crpc__io_watch(ch->loop, &ch->connect_io, EPOLLOUT) != 0) {
-    close(fd);
+  if (!connect_next(ch)) {
     ch->state = CH_IDLE;
-    connect_failed(ch, "epoll failed");
+    connect_failed(ch, strerror(errno));
   }
 }
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +139,40 @@ static void test_ipv6(void **state) {
   assert_int_equal(call_once(ch, 0), CRPC_OK);
   crpc_channel_free(ch);
   crpc_server_free(s);
+}
+
+static bool localhost_has(int family) {
+  struct addrinfo hints = {0}, *res, *ai;
+  bool found = false;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo("localhost", "80", &hints, &res) != 0)
+    return false;
+  for (ai = res; ai; ai = ai->ai_next)
+    found |= ai->ai_family == family;
+  freeaddrinfo(res);
+  return found;
+}
+
+/* "localhost" resolves to ::1 and 127.0.0.1: the channel must reach a
+ * server that listens on either family only, whatever the order. */
+static void test_localhost_any_family(void **state) {
+  const char *addrs[] = {"127.0.0.1:0", "[::1]:0"};
+  const int families[] = {AF_INET, AF_INET6};
+  for (int i = 0; i < 2; i++) {
+    int port;
+    char target[64];
+    if (!localhost_has(families[i]))
+      continue; /* this machine's localhost has no such address */
+    crpc_server *s = start_server(addrs[i], &port);
+    if (!s)
+      continue; /* no IPv6 here */
+    snprintf(target, sizeof target, "localhost:%d", port);
+    crpc_channel *ch;
+    assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+    assert_int_equal(call_once(ch, 0), CRPC_OK);
+    crpc_channel_free(ch);
+    crpc_server_free(s);
+  }
 }
 
 static void test_bad_targets(void **state) {
@@ -332,6 +368,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unix_socket),
       cmocka_unit_test(test_ipv6),
+      cmocka_unit_test(test_localhost_any_family),
       cmocka_unit_test(test_bad_targets),
       cmocka_unit_test(test_graceful_shutdown),
       cmocka_unit_test(test_shutdown_grace_expires),
