@@ -16,6 +16,9 @@
 #include "call_internal.h"
 
 #define MAX_READS_PER_ROUND 16
+/* Frames nghttp2 may hold for a peer that does not read (a stalled but
+ * honest connection has a few per open stream). */
+#define MAX_QUEUED_FRAMES 10000
 
 static void conn_on_io(crpc__io *io, uint32_t events);
 static void on_guard(crpc__timer *t);
@@ -485,6 +488,20 @@ static void conn_on_io(crpc__io *io, uint32_t events) {
         c->in_io = false;
         crpc__conn_flush(c);
         crpc__conn_close(c, CRPC_UNAVAILABLE, why);
+        return;
+      }
+      if (nghttp2_session_get_outbound_queue_size(c->session) >
+          MAX_QUEUED_FRAMES) {
+        /* a peer that makes us queue frames (RST_STREAM for each stream it
+         * opens past the limit, ...) and never reads them: nghttp2 1.52
+         * bounds only the PING and SETTINGS ACKs */
+        crpc__log_warn("%s: %zu frames queued for a peer that does not "
+                       "read them: closing",
+                       c->peer,
+                       nghttp2_session_get_outbound_queue_size(c->session));
+        c->in_io = false;
+        crpc__conn_close(c, CRPC_UNAVAILABLE,
+                         "the peer does not read what it asks for");
         return;
       }
       if ((size_t)n < cap)

@@ -75,6 +75,27 @@ static bool ping_roundtrip(h2raw *r) {
   return h2raw_wait_status(r, sid, WAIT) == CRPC_UNIMPLEMENTED;
 }
 
+/* A client with the largest windows that asks /sec.Test/Stream for 10000
+ * replies of 10 KB (100 MB) and then never reads. */
+static h2raw *open_window_hog(int port) {
+  h2raw *r = calloc(1, sizeof *r);
+  assert_int_equal(h2raw_connect(r, port), 0);
+  static const char magic[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  h2raw_send(r, magic, sizeof magic - 1);
+  uint8_t set[6] = {0, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0x7f, 0xff, 0xff,
+                    0xff};
+  h2raw_frame(r, NGHTTP2_SETTINGS, 0, 0, set, 6);
+  uint8_t wu[4] = {0x7f, 0xff, 0x00, 0x00};
+  h2raw_frame(r, NGHTTP2_WINDOW_UPDATE, 0, 0, wu, 4);
+  int32_t sid = h2raw_request(r, "/sec.Test/Stream", NULL, 0, false);
+  Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
+  req.name = "10000:10000";
+  uint8_t buf[64];
+  size_t n = helloworld__hello_request__pack(&req, buf);
+  h2raw_message(r, sid, buf, n, true);
+  return r;
+}
+
 /* ---- header lists ---- */
 
 static void header_list_too_large(void **state) {
@@ -163,6 +184,23 @@ static void too_many_streams(void **state) {
   /* the bidi handlers of the 8 admitted streams are waiting: no more */
   assert_int_equal(atomic_load(&s.calls), 8 + 1);
   attacker_free(r); /* their calls are cancelled; the handlers return */
+  good_client_served(s.port);
+  sec_server_stop(&s);
+
+  /* the same while never reading: once its receive window is full of a
+   * response, each refused stream queues an RST_STREAM nghttp2 cannot
+   * send; the queue must not grow without bound */
+  o.max_concurrent_streams = 2;
+  start(&s, &o);
+  r = open_window_hog(s.port);
+  sec_wait_stall(&s, 500, 60000); /* its receive window is full now */
+  int sent = 0;
+  for (; sent < 200000 && !r->wdead; sent++)
+    h2raw_request(r, "/sec.Test/Bidi", NULL, 0, true);
+  fprintf(stderr, "refused streams, not reading: cut off after %d\n", sent);
+  assert_true(r->wdead);
+  assert_true(sent < 50000);
+  attacker_free(r);
   good_client_served(s.port);
   sec_server_stop(&s);
 }
@@ -404,23 +442,7 @@ static void never_reads(void **state) {
   (void)state;
   sec_server s;
   start(&s, NULL);
-  h2raw *r = calloc(1, sizeof *r);
-  assert_int_equal(h2raw_connect(r, s.port), 0);
-  static const char magic[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  h2raw_send(r, magic, sizeof magic - 1);
-  /* the largest windows there are: only TCP and crpc hold the server */
-  uint8_t set[6] = {0, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0x7f, 0xff, 0xff,
-                    0xff};
-  h2raw_frame(r, NGHTTP2_SETTINGS, 0, 0, set, 6);
-  uint8_t wu[4] = {0x7f, 0xff, 0x00, 0x00};
-  h2raw_frame(r, NGHTTP2_WINDOW_UPDATE, 0, 0, wu, 4);
-  /* 10000 replies of 10 KB = 100 MB, never read */
-  int32_t sid = h2raw_request(r, "/sec.Test/Stream", NULL, 0, false);
-  Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
-  req.name = "10000:10000";
-  uint8_t buf[64];
-  size_t n = helloworld__hello_request__pack(&req, buf);
-  h2raw_message(r, sid, buf, n, true);
+  h2raw *r = open_window_hog(s.port);
   /* the handler writes until back-pressure holds it */
   long written = sec_wait_stall(&s, 1000, 60000);
   fprintf(stderr, "never reads: the handler wrote %ld of 10000 replies "
