@@ -6,6 +6,7 @@
  * handlers run inline on the reactor when the request is complete.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -925,18 +926,19 @@ static void on_conn_closed(crpc__conn *conn) {
 }
 
 /* Makes room for a new connection by closing this thread's oldest one
- * that has no call, preferring one still in its handshake or preface
- * (slow-loris). False when every connection is busy. */
+ * that has no call, preferring one stuck in its handshake or preface for
+ * over a second (slow-loris). False when every connection is busy. */
 static bool evict_idle(srv_thread *t) {
-  crpc__conn *idle = NULL, *unready = NULL;
+  crpc__conn *idle = NULL, *stuck = NULL;
+  int64_t now = crpc__now_ms();
   for (crpc__conn *c = t->conns; c; c = c->next) { /* newest first */
     if (c->dead || c->ncalls)
       continue;
     idle = c;
-    if (!c->preface_done)
-      unready = c;
+    if (!c->preface_done && now - c->born_ms > 1000)
+      stuck = c;
   }
-  crpc__conn *v = unready ? unready : idle;
+  crpc__conn *v = stuck ? stuck : idle;
   if (!v)
     return false;
   crpc__log_info("%s: closed to make room for a new connection", v->peer);
@@ -965,8 +967,10 @@ static void on_accept(crpc__io *io, uint32_t events) {
   for (int i = 0; i < ACCEPTS_PER_ROUND && !t->draining; i++) {
     int fd = crpc__sock_accept(l->fd);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE) {
-        /* the listener stays readable: without this the loop would spin */
+      struct pollfd p = {.fd = l->fd, .events = POLLIN};
+      if ((errno == EMFILE || errno == ENFILE) && poll(&p, 1, 0) == 1) {
+        /* a connection waits and the listener stays readable: without
+         * this the loop would spin */
         crpc__log_warn("accept: %s", strerror(errno));
         if (!evict_idle(t)) {
           crpc__io_unwatch(t->loop, &lw->io);

@@ -27,11 +27,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 
 #include "h2raw.h"
 #include "sec_util.h"
@@ -436,6 +439,58 @@ static void idle_connections(void **state) {
   sec_server_stop(&s);
 }
 
+/* ---- out of file descriptors ---- */
+
+static int open_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
+}
+
+static void fd_exhaustion(void **state) {
+  (void)state;
+  sec_server s;
+  start(&s, NULL);
+  crpc_channel *ch; /* its loop's descriptors exist before the limit */
+  assert_int_equal(crpc_channel_new(&ch, sec_target("127.0.0.1", s.port),
+                                    NULL),
+                   0);
+  h2raw *r[4];
+  for (int i = 0; i < 4; i++) {
+    r[i] = attacker(s.port);
+    assert_true(ping_roundtrip(r[i]));
+  }
+  /* one descriptor left, for the good client's socket: the server's
+   * accept() fails with EMFILE, and it must make room (not spin) */
+  struct rlimit old, lim;
+  getrlimit(RLIMIT_NOFILE, &old);
+  lim = old;
+  lim.rlim_cur = (rlim_t)open_fds() + 8;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+  int spare[16], nspare = 0;
+  while (nspare < 16 && (spare[nspare] = dup(0)) >= 0)
+    nspare++;
+  assert_true(nspare > 0 && nspare < 16);
+  close(spare[--nspare]);
+  crpc_status st = {0};
+  crpc_code code = sec_hello(ch, NULL, "fd", NULL, &st);
+  while (nspare > 0)
+    close(spare[--nspare]);
+  setrlimit(RLIMIT_NOFILE, &old);
+  if (code != CRPC_OK)
+    fprintf(stderr, "fd exhaustion: %s\n", crpc_status_message(&st));
+  crpc_status_clear(&st);
+  assert_int_equal(code, CRPC_OK);
+  assert_true(h2raw_wait_closed(r[0], WAIT)); /* the oldest idle one */
+  for (int i = 0; i < 4; i++)
+    attacker_free(r[i]);
+  crpc_channel_free(ch);
+  sec_server_stop(&s);
+}
+
 /* ---- a client that never reads ---- */
 
 static void never_reads(void **state) {
@@ -469,6 +524,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(settings_flood),
       cmocka_unit_test(slow_loris),
       cmocka_unit_test(idle_connections),
+      cmocka_unit_test(fd_exhaustion),
       cmocka_unit_test(never_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
