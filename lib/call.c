@@ -174,6 +174,7 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
     return false;
   }
   crpc__msgq_push(&c->sendq, m);
+  c->wrote_any = true; /* the response headers are on their way */
   crpc__call_kick_locked(c);
   pthread_mutex_unlock(&c->mu);
   return true;
@@ -305,7 +306,7 @@ int crpc_call_add_initial_metadata(crpc_call *c, const char *key,
   if (!c || !c->is_server)
     return CRPC_EINVAL;
   pthread_mutex_lock(&c->mu);
-  int rv = c->headers_sent || c->sendq.head || c->send_closed
+  int rv = c->wrote_any || c->send_closed
                ? CRPC_ESTATE
                : crpc_metadata_add(c->send_md, key, value, len);
   pthread_mutex_unlock(&c->mu);
@@ -363,7 +364,7 @@ int crpc_call_set_compression(crpc_call *c, const char *encoding) {
     return CRPC_EENCODING;
   pthread_mutex_lock(&c->mu);
   int rv = 0;
-  if (c->headers_sent || c->sendq.head || c->send_closed)
+  if (c->wrote_any || c->send_closed)
     rv = CRPC_ESTATE;
   else /* only what the client said it can decode */
     c->send_enc = c->accepts_enc[enc] ? enc : CRPC__ENC_IDENTITY;

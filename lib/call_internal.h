@@ -57,6 +57,7 @@ struct crpc_call {
   crpc__msgq sendq;
   bool send_closed; /* client: writes done; server: handler returned */
   bool eos_sent;    /* END_STREAM or trailers handed to nghttp2 */
+  bool wrote_any;   /* a message was queued (headers go with the first) */
   int writers_waiting;
   crpc__msgq recvq;
   bool recv_closed; /* peer sent END_STREAM */
