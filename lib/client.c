@@ -713,8 +713,8 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   crpc__addr probe[1];
   char *host = NULL;
   int rv;
-  if (!out || !target)
-    return CRPC_EINVAL;
+  if (!out || !target || (opts && opts->mem))
+    return CRPC_EINVAL; /* a custom allocator is not honoured yet */
   if (!opts)
     opts = &none;
   /* Parse now so a bad target fails here, not at the first call. */

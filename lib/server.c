@@ -88,8 +88,8 @@ struct crpc_server {
 
 int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
   crpc_server_opts none = {0};
-  if (!out)
-    return CRPC_EINVAL;
+  if (!out || (opts && opts->mem))
+    return CRPC_EINVAL; /* a custom allocator is not honoured yet */
   crpc_server *s = calloc(1, sizeof *s);
   if (!s)
     return CRPC_ENOMEM;

@@ -30,7 +30,8 @@ typedef struct crpc_channel_opts {
   const crpc_tls_opts *tls;    /* NULL: clear text (h2c); copied */
   size_t max_recv_msg_size;    /* 0: 4 MiB; SIZE_MAX: no limit */
   size_t max_send_msg_size;    /* 0: no limit */
-  const crpc_mem *mem;         /* NULL: libc */
+  const crpc_mem *mem;         /* reserved: the runtime allocates with
+                                  libc for now; must be NULL */
   ProtobufCAllocator *msg_allocator; /* NULL: protobuf-c's; must outlive */
   const char *authority;       /* :authority; NULL: the target */
   const char *compression;     /* default per-call encoding; NULL: identity */

@@ -21,7 +21,8 @@ typedef struct crpc_server_opts {
   size_t max_send_msg_size;        /* 0: no limit */
   uint32_t max_concurrent_streams; /* per connection; 0: 100 */
   uint32_t max_header_list_size;   /* bytes; 0: 16 KiB */
-  const crpc_mem *mem;             /* NULL: libc */
+  const crpc_mem *mem;             /* reserved: the runtime allocates
+                                      with libc for now; must be NULL */
   /* Defences against hostile peers. */
   int64_t handshake_timeout_ms; /* a new connection must finish its TLS
                                    handshake and HTTP/2 preface within
