@@ -152,7 +152,7 @@ static void server_usage(FILE *f, bool has_api) {
           "free\n"
           "  port, printed on stdout). T reactor/poller threads (default: "
           "CPUs).\n",
-          prog_name, has_api ? " [--api=cq|callback]" : "");
+          prog_name, has_api ? " [--api=cq|callback]" : " [--blocking]");
 }
 
 static void usage_error(bool server, bool has_api, const char *fmt, ...)
@@ -320,6 +320,8 @@ void bench_server_parse(bench_server_opts *o, int argc, char **argv,
       if (strcmp(v, "cq") != 0 && strcmp(v, "callback") != 0)
         usage_error(true, has_api, "--api=%s: want cq or callback", v);
       o->api = v;
+    } else if (!has_api && strcmp(a, "--blocking") == 0) {
+      o->blocking = true;
     } else if ((v = flag_value(a, "tls_cert"))) {
       o->tls_cert = v;
     } else if ((v = flag_value(a, "tls_key"))) {

@@ -72,8 +72,10 @@ typedef struct bench_server_opts {
   unsigned threads; /* 0: implementation default (number of CPUs) */
   const char *api;  /* gRPC C++ only: "cq" or "callback"; NULL: default */
   const char *tls_cert, *tls_key; /* PEM: TLS on when both are set */
+  bool blocking; /* crpc only: streaming handler on the worker pool */
 } bench_server_opts;
 
+/* |has_api|: the gRPC C++ server (--api); otherwise crpc (--blocking). */
 void bench_server_parse(bench_server_opts *o, int argc, char **argv,
                         const char *prog, bool has_api);
 
