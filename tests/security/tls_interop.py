@@ -279,6 +279,9 @@ def main():
     p.add_argument("--plain-client")
     args = p.parse_args()
     sys.path.insert(0, args.pydir)
+    # This process forks crpc programs while grpcio threads run; gRPC's
+    # fork handlers are for fork() without exec() and only get in the way.
+    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
     python_client_to_crpc_server()
     crpc_client_to_python_server()
     print("%d failure(s)" % failures)
