@@ -1,8 +1,8 @@
 /*
- * client.c: channels and client calls. A channel owns one reactor thread
- * (its loop), the current connection, and the calls waiting for one. User
- * threads never touch nghttp2: they queue work on the call and post the
- * call's kick task to the channel's loop.
+ * client.c: channels and client calls. A channel lives on one of a few
+ * shared client reactor threads (its loop) with its current connection and
+ * the calls waiting for one. User threads never touch nghttp2: they queue
+ * work on the call and post the call's kick task to the channel's loop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,8 +26,8 @@ typedef enum chan_state {
 } chan_state;
 
 struct crpc_channel {
-  crpc__loop *loop;
-  pthread_t thread;
+  crpc__loop *loop; /* one of the shared client loops (below) */
+  int loop_idx;
   char *target;
   char *authority;
   char *host; /* TLS name */
@@ -54,7 +54,73 @@ struct crpc_channel {
   char last_error[256];
   bool shutting_down;
   crpc__task shutdown_task;
+  size_t nconns;     /* [loop] connections not yet destroyed */
+  pthread_mutex_t done_mu; /* crpc_channel_free waits for the loop's */
+  pthread_cond_t done_cv;  /* last word on this channel */
+  bool done;
 };
+
+/* ---- the shared client reactors ----
+ * Channels share a few reactor threads (one per CPU, at most 8) instead of
+ * owning one each: a process with thousands of channels keeps a handful of
+ * threads. Started with the first channel, stopped with the last. */
+
+#define MAX_POOL 8
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  crpc__loop *loop;
+  pthread_t tid;
+  unsigned users;
+} pool[MAX_POOL];
+static unsigned pool_n, pool_users, pool_next;
+
+static int pool_acquire(crpc__loop **loop, int *idx) {
+  int rv = 0;
+  pthread_mutex_lock(&pool_mu);
+  if (pool_n == 0) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = ncpu < 1 ? 1 : ncpu > MAX_POOL ? MAX_POOL : (unsigned)ncpu;
+    for (unsigned i = 0; i < n && rv == 0; i++) {
+      if ((rv = crpc__loop_new(&pool[i].loop)) != 0)
+        break;
+      if ((rv = crpc__loop_thread_start(pool[i].loop, &pool[i].tid)) != 0) {
+        crpc__loop_free(pool[i].loop);
+        break;
+      }
+      pool[i].users = 0;
+      pool_n = i + 1;
+    }
+    if (pool_n == 0) {
+      pthread_mutex_unlock(&pool_mu);
+      return rv ? rv : CRPC_ESYS;
+    }
+  }
+  /* the least used loop, round-robin among equals */
+  unsigned best = pool_next++ % pool_n;
+  for (unsigned i = 0; i < pool_n; i++)
+    if (pool[i].users < pool[best].users)
+      best = i;
+  pool[best].users++;
+  pool_users++;
+  *loop = pool[best].loop;
+  *idx = (int)best;
+  pthread_mutex_unlock(&pool_mu);
+  return 0;
+}
+
+static void pool_release(int idx) {
+  pthread_mutex_lock(&pool_mu);
+  pool[idx].users--;
+  if (--pool_users == 0) {
+    for (unsigned i = 0; i < pool_n; i++) {
+      crpc__loop_stop(pool[i].loop);
+      pthread_join(pool[i].tid, NULL);
+      crpc__loop_free(pool[i].loop);
+    }
+    pool_n = 0;
+  }
+  pthread_mutex_unlock(&pool_mu);
+}
 
 static void start_connect(crpc_channel *ch);
 static bool connect_next(crpc_channel *ch);
@@ -381,8 +447,19 @@ static void connect_failed(crpc_channel *ch, const char *why) {
   crpc__timer_start(ch->loop, &ch->backoff_timer, crpc__now_ms() + wait);
 }
 
+static void signal_done(crpc_channel *ch) {
+  pthread_mutex_lock(&ch->done_mu);
+  ch->done = true;
+  pthread_cond_signal(&ch->done_cv);
+  pthread_mutex_unlock(&ch->done_mu);
+}
+
 static void on_conn_closed(crpc__conn *conn) {
   crpc_channel *ch = conn->owner;
+  if (--ch->nconns == 0 && ch->shutting_down) {
+    signal_done(ch); /* the last thing this loop does for the channel */
+    return;
+  }
   if (ch->conn == conn) {
     ch->conn = NULL;
     if (ch->state == CH_READY)
@@ -440,6 +517,7 @@ static void on_connected(crpc__io *io, uint32_t events) {
     connect_failed(ch, "out of memory");
     return;
   }
+  ch->nconns++;
   crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
   conn->handshake_ms = ch->handshake_ms;
   conn->keepalive_ms = ch->keepalive_ms;
@@ -785,14 +863,11 @@ int crpc_channel_new(crpc_channel **out, const char *target,
       goto fail;
     }
   }
-  rv = crpc__loop_new(&ch->loop);
+  rv = pool_acquire(&ch->loop, &ch->loop_idx);
   if (rv != 0)
     goto fail;
-  rv = crpc__loop_thread_start(ch->loop, &ch->thread);
-  if (rv != 0) {
-    crpc__loop_free(ch->loop);
-    goto fail;
-  }
+  pthread_mutex_init(&ch->done_mu, NULL);
+  pthread_cond_init(&ch->done_cv, NULL);
   *out = ch;
   return 0;
 fail:
@@ -823,7 +898,10 @@ static void shutdown_task(void *arg) {
     d->next = d->prev = NULL;
     crpc__conn_close(d, CRPC_CANCELLED, "channel closed");
   }
-  crpc__loop_stop(ch->loop);
+  /* closed connections are freed by tasks queued behind this one; the
+   * last of them signals (on_conn_closed) */
+  if (ch->nconns == 0)
+    signal_done(ch);
 }
 
 void crpc_channel_free(crpc_channel *ch) {
@@ -832,8 +910,13 @@ void crpc_channel_free(crpc_channel *ch) {
   ch->shutdown_task.fn = shutdown_task;
   ch->shutdown_task.arg = ch;
   crpc__loop_post_task(ch->loop, &ch->shutdown_task);
-  pthread_join(ch->thread, NULL);
-  crpc__loop_free(ch->loop);
+  pthread_mutex_lock(&ch->done_mu);
+  while (!ch->done)
+    pthread_cond_wait(&ch->done_cv, &ch->done_mu);
+  pthread_mutex_unlock(&ch->done_mu);
+  pool_release(ch->loop_idx);
+  pthread_mutex_destroy(&ch->done_mu);
+  pthread_cond_destroy(&ch->done_cv);
   if (ch->tls)
     crpc__tls_ctx_free(ch->tls);
   free(ch->target);

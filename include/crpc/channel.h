@@ -78,8 +78,9 @@ typedef struct crpc_call_opts {
 CRPC_API int crpc_channel_new(crpc_channel **out, const char *target,
                               const crpc_channel_opts *opts);
 
-/** Closes the channel; calls still running end CANCELLED. Every call must
- * be freed before the channel is. NULL-safe. */
+/** Closes the channel; calls still running end CANCELLED (async ones get
+ * their callback first). Every call must be freed before the channel is.
+ * Not from an async callback. NULL-safe. */
 CRPC_API void crpc_channel_free(crpc_channel *ch);
 
 /**
@@ -93,8 +94,9 @@ CRPC_API crpc_code crpc_unary(crpc_channel *ch, const crpc_method *m,
                               ProtobufCMessage **resp_out, crpc_status *st);
 
 /**
- * Completion of an async unary call, run on the channel's reactor thread:
- * do not block in it. |resp| (NULL unless st->code is OK) and |st| are
+ * Completion of an async unary call, run on one of crpc's client reactor
+ * threads (shared by channels): do not block in it, nor make blocking calls
+ * or free a channel from it. |resp| (NULL unless st->code is OK) and |st| are
  * borrowed for the callback's duration; |call| may be queried for metadata.
  */
 typedef void (*crpc_unary_cb)(crpc_call *call, const crpc_status *st,

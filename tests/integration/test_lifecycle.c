@@ -364,6 +364,39 @@ static void test_keepalive(void **state) {
   crpc_server_free(mute);
 }
 
+static int thread_count(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  int n = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "Threads: %d", &n) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return n;
+}
+
+/* Channels share the client reactor threads: 200 channels with a live
+ * connection each do not mean 200 threads. */
+static void test_many_channels(void **state) {
+  enum { N = 200 };
+  int port;
+  char target[64];
+  crpc_server *s = start_server("127.0.0.1:0", &port);
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  crpc_channel *ch[N];
+  int before = thread_count();
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(crpc_channel_new(&ch[i], target, NULL), 0);
+    assert_int_equal(call_once(ch[i], 0), CRPC_OK);
+  }
+  int during = thread_count();
+  assert_true(during > 0 && during - before < 32);
+  for (int i = 0; i < N; i++)
+    crpc_channel_free(ch[i]);
+  crpc_server_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unix_socket),
@@ -375,6 +408,7 @@ int main(void) {
       cmocka_unit_test(test_reconnect),
       cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_keepalive),
+      cmocka_unit_test(test_many_channels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
