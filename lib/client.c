@@ -48,6 +48,7 @@ struct crpc_channel {
   crpc_call *pending;   /* waiting for a connection (linked by conn_next) */
   crpc_call *pending_tail;
   crpc__io connect_io;
+  crpc__timer connect_timer; /* the TCP connect's own deadline */
   crpc__addr addrs[MAX_ADDRS]; /* the target, resolved at each attempt */
   int naddrs, addr_idx;
   crpc__timer backoff_timer;
@@ -124,6 +125,7 @@ static void pool_release(int idx) {
 
 static void start_connect(crpc_channel *ch);
 static bool connect_next(crpc_channel *ch);
+static void on_connect_timeout(crpc__timer *t);
 static void submit_call(crpc_channel *ch, crpc_call *c);
 
 /* ---- finishing a call [loop] ---- */
@@ -487,6 +489,7 @@ static void on_connected(crpc__io *io, uint32_t events) {
   CRPC__UNUSED(events);
   int fd = io->fd;
   crpc__io_unwatch(ch->loop, io);
+  crpc__timer_stop(ch->loop, &ch->connect_timer);
   io->fd = -1;
   int err = crpc__sock_connect_result(fd);
   if (err) {
@@ -557,9 +560,26 @@ static bool connect_next(crpc_channel *ch) {
       ch->connect_io.fd = -1;
       continue;
     }
+    /* a SYN into the void must not hang the channel for minutes */
+    ch->connect_timer.cb = on_connect_timeout;
+    crpc__timer_start(ch->loop, &ch->connect_timer,
+                      crpc__now_ms() + ch->handshake_ms);
     return true;
   }
   return false;
+}
+
+static void on_connect_timeout(crpc__timer *t) {
+  crpc_channel *ch =
+      (crpc_channel *)((char *)t - offsetof(crpc_channel, connect_timer));
+  crpc__io_unwatch(ch->loop, &ch->connect_io);
+  close(ch->connect_io.fd);
+  ch->connect_io.fd = -1;
+  ch->addr_idx++;
+  if (connect_next(ch))
+    return;
+  ch->state = CH_IDLE;
+  connect_failed(ch, "connect timed out");
 }
 
 static void start_connect(crpc_channel *ch) {
@@ -884,6 +904,7 @@ static void shutdown_task(void *arg) {
   crpc_channel *ch = arg;
   ch->shutting_down = true;
   crpc__timer_stop(ch->loop, &ch->backoff_timer);
+  crpc__timer_stop(ch->loop, &ch->connect_timer);
   if (ch->connect_io.fd >= 0) {
     crpc__io_unwatch(ch->loop, &ch->connect_io);
     close(ch->connect_io.fd);

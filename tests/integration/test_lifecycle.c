@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -364,6 +366,43 @@ static void test_keepalive(void **state) {
   crpc_server_free(mute);
 }
 
+/* A listener whose accept queue is full drops new SYNs: the connect hangs
+ * in the kernel, and the channel gives up after its handshake timeout. */
+static void test_connect_timeout(void **state) {
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(lfd, 0), 0);
+  assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+  int fill[4];
+  for (int i = 0; i < 4; i++) { /* fill the queue (never accepted) */
+    fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(fill[i], (struct sockaddr *)&a, sizeof a);
+  }
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(a.sin_port));
+  crpc_channel_opts co = {.handshake_timeout_ms = 300};
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, &co), 0);
+  crpc_status st = {0};
+  Req req = REQ_INIT;
+  ProtobufCMessage *resp = NULL;
+  crpc_code code = crpc_unary(ch, &m_unary, NULL, &req.base, &resp, &st);
+  assert_int_equal(code, CRPC_UNAVAILABLE);
+  /* "connect timed out", or the handshake deadline if the kernel let the
+   * connection complete after all */
+  assert_true(strstr(crpc_status_message(&st), "timed out") ||
+              strstr(crpc_status_message(&st), "handshake") ||
+              strstr(crpc_status_message(&st), "deadline"));
+  crpc_status_clear(&st);
+  crpc_channel_free(ch);
+  for (int i = 0; i < 4; i++)
+    close(fill[i]);
+  close(lfd);
+}
+
 static int thread_count(void) {
   FILE *f = fopen("/proc/self/status", "r");
   char line[256];
@@ -409,6 +448,7 @@ int main(void) {
       cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_keepalive),
       cmocka_unit_test(test_many_channels),
+      cmocka_unit_test(test_connect_timeout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
