@@ -587,10 +587,15 @@ class Bench:
                 fp["libcrpc_stripped_bytes"] = os.path.getsize(stripped)
         libdir = subprocess.run(["pkg-config", "--variable=libdir", "grpc++"],
                                 capture_output=True, text=True).stdout.strip()
+        arch = subprocess.run(["gcc", "-print-multiarch"],
+                              capture_output=True, text=True).stdout.strip()
+        dirs = [d for d in (libdir, "/usr/lib/" + arch, "/usr/lib") if d]
         for lib in ("libgrpc++.so", "libgrpc.so"):
-            p = os.path.realpath(os.path.join(libdir or "/usr/lib", lib))
-            if os.path.exists(p):
-                fp[lib + "_bytes"] = os.path.getsize(p)
+            for d in dirs:
+                p = os.path.realpath(os.path.join(d, lib))
+                if os.path.exists(p):
+                    fp[lib + "_bytes"] = os.path.getsize(p)
+                    break
         hw = self.tools.bin["helloworld-server"]
         if hw:
             rss = []
