@@ -391,6 +391,16 @@ static void test_connect_timeout(void **state) {
   ProtobufCMessage *resp = NULL;
   crpc_code code = crpc_unary(ch, &m_unary, NULL, &req.base, &resp, &st);
   assert_int_equal(code, CRPC_UNAVAILABLE);
+  if (strstr(crpc_status_message(&st), "refused")) {
+    /* this kernel resets on a full queue (tcp_abort_on_overflow): the
+     * situation under test cannot be made here */
+    crpc_status_clear(&st);
+    crpc_channel_free(ch);
+    for (int i = 0; i < 4; i++)
+      close(fill[i]);
+    close(lfd);
+    skip();
+  }
   /* "connect timed out", or the handshake deadline if the kernel let the
    * connection complete after all */
   assert_true(strstr(crpc_status_message(&st), "timed out") ||
