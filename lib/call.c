@@ -59,6 +59,42 @@ void crpc__call_unref(crpc_call *c) {
   free(c);
 }
 
+typedef struct wait_arg {
+  crpc_call *c;
+  unsigned seen;
+} wait_arg;
+
+static bool call_changed(void *arg) {
+  wait_arg *w = arg;
+  pthread_mutex_lock(&w->c->mu);
+  bool r = w->c->events != w->seen;
+  pthread_mutex_unlock(&w->c->mu);
+  return r;
+}
+
+void crpc__call_wait(crpc_call *c) {
+  if (c->is_server) {
+    pthread_cond_wait(&c->cv, &c->mu);
+    return;
+  }
+  wait_arg w = {c, c->events};
+  pthread_mutex_unlock(&c->mu);
+  crpc__loop_wait(c->loop, call_changed, &w);
+  pthread_mutex_lock(&c->mu);
+}
+
+void crpc__call_kick(crpc_call *c) {
+  crpc__loop *l = c->loop; /* the round may end (and free) an async call */
+  bool here = crpc__loop_try_enter(l);
+  pthread_mutex_lock(&c->mu);
+  crpc__call_kick_locked(c);
+  pthread_mutex_unlock(&c->mu);
+  if (here) { /* nobody runs the loop: run this round ourselves */
+    crpc__loop_run_once(l, 0);
+    crpc__loop_leave(l);
+  }
+}
+
 void crpc__call_kick_locked(crpc_call *c) {
   if (c->kick_queued)
     return;
@@ -72,6 +108,7 @@ int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
   pthread_mutex_lock(&c->mu);
   bool wake = c->recvq.head == NULL;
   crpc__msgq_push(&c->recvq, m);
+  c->events++;
   if (wake)
     pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
@@ -111,7 +148,7 @@ void crpc__call_release_window(crpc_call *c) {
 bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out) {
   pthread_mutex_lock(&c->mu);
   while (!c->recvq.head && !c->recv_closed && !c->done && !c->cancelled)
-    pthread_cond_wait(&c->cv, &c->mu);
+    crpc__call_wait(c);
   crpc__msgbuf *m = crpc__msgq_pop(&c->recvq);
   if (m) {
     c->to_consume += m->len + 5;
@@ -165,7 +202,7 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
   while (!on_loop && !c->done && !c->send_closed &&
          c->sendq.bytes >= CRPC__SENDQ_LIMIT) {
     c->writers_waiting++;
-    pthread_cond_wait(&c->cv, &c->mu);
+    crpc__call_wait(c);
     c->writers_waiting--;
   }
   if (c->done || c->send_closed || c->cancel_requested) {
@@ -175,8 +212,13 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
   }
   crpc__msgq_push(&c->sendq, m);
   c->wrote_any = true; /* the response headers are on their way */
-  crpc__call_kick_locked(c);
-  pthread_mutex_unlock(&c->mu);
+  if (c->is_server) {
+    crpc__call_kick_locked(c);
+    pthread_mutex_unlock(&c->mu);
+  } else {
+    pthread_mutex_unlock(&c->mu);
+    crpc__call_kick(c); /* the message may leave from this thread */
+  }
   return true;
 }
 

@@ -58,6 +58,7 @@ struct crpc_call {
   bool send_closed; /* client: writes done; server: handler returned */
   bool eos_sent;    /* END_STREAM or trailers handed to nghttp2 */
   bool wrote_any;   /* a message was queued (headers go with the first) */
+  unsigned events;  /* bumped at every change a waiter may wait for */
   int writers_waiting;
   crpc__msgq recvq;
   bool recv_closed; /* peer sent END_STREAM */
@@ -115,9 +116,20 @@ struct crpc_call {
 };
 
 /* ---- call.c ---- */
+/* Wakes whoever waits on the call (mu held). */
+static inline void crpc__call_notify(crpc_call *c) {
+  c->events++;
+  pthread_cond_broadcast(&c->cv);
+}
+/* Waits for a change on the call (mu held, as pthread_cond_wait). A client
+ * caller runs the channel's loop itself when nobody else does. */
+void crpc__call_wait(crpc_call *c);
 int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop);
 void crpc__call_ref(crpc_call *c);
 void crpc__call_unref(crpc_call *c);
+/* Hands the call's pending work to its loop (mu not held); on a client
+ * loop nobody runs, the caller runs that round itself. */
+void crpc__call_kick(crpc_call *c);
 /* Queues the call's kick task on its loop (any thread; mu held). */
 void crpc__call_kick_locked(crpc_call *c);
 /* Deframer callback: queues a received message for the reader. */

@@ -84,6 +84,7 @@ static int pool_acquire(crpc__loop **loop, int *idx) {
     for (unsigned i = 0; i < n && rv == 0; i++) {
       if ((rv = crpc__loop_new(&pool[i].loop)) != 0)
         break;
+      crpc__loop_set_shared(pool[i].loop);
       if ((rv = crpc__loop_thread_start(pool[i].loop, &pool[i].tid)) != 0) {
         crpc__loop_free(pool[i].loop);
         break;
@@ -160,6 +161,7 @@ static void deliver_async(crpc_call *c) {
   crpc__status_move(&c->status, &st);
   pthread_mutex_unlock(&c->mu);
   crpc_status_clear(&st);
+  crpc__loop_background(c->loop, -1);
   crpc__call_unref(c); /* the async machinery's reference */
 }
 
@@ -184,7 +186,7 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
   if (c->trailing_out)
     crpc__metadata_append(c->trailing_out, c->trailers);
   bool async = c->async_cb || c->async_adapter;
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   crpc__timer_stop(ch->loop, &c->deadline_timer);
   if (async)
@@ -685,7 +687,7 @@ void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
   c->got_headers = true;
   if (c->initial_out)
     crpc__metadata_append(c->initial_out, c->recv_md);
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   if (c->got_grpc_status || (c->http_status == 200 && !c->content_type))
     return;
@@ -716,7 +718,7 @@ void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
 void crpc__client_on_end_stream(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
   c->recv_closed = true;
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   /* PROTOCOL-HTTP2.md "Early Server Closure": the server ended the call
    * while we still send. RST_STREAM(NO_ERROR) closes the stream now, so
@@ -1019,11 +1021,9 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
   return 0;
 }
 
-static void start(crpc_call *c) {
-  pthread_mutex_lock(&c->mu);
-  crpc__call_kick_locked(c);
-  pthread_mutex_unlock(&c->mu);
-}
+/* Hands the call's work to its loop. When nobody is running the loop, the
+ * caller runs that round itself: the request leaves from this thread. */
+static void start(crpc_call *c) { crpc__call_kick(c); }
 
 int crpc_call_start(crpc_call **out, crpc_channel *ch, const crpc_method *m,
                     const crpc_call_opts *opts) {
@@ -1077,7 +1077,7 @@ crpc_code crpc_unary(crpc_channel *ch, const crpc_method *m,
   start(c);
   pthread_mutex_lock(&c->mu);
   while (!c->done)
-    pthread_cond_wait(&c->cv, &c->mu);
+    crpc__call_wait(c);
   crpc__status_move(&local, &c->status);
   mb = crpc__msgq_pop(&c->recvq);
   pthread_mutex_unlock(&c->mu);
@@ -1117,6 +1117,7 @@ static int unary_async(crpc_channel *ch, const crpc_method *m,
   c->async_adapter = adapter;
   c->async_typed_cb = typed;
   c->async_ud = ud;
+  crpc__loop_background(c->loop, +1); /* nobody waits on this thread */
   start(c); /* the call's first reference now belongs to deliver_async */
   return 0;
 }
@@ -1142,11 +1143,11 @@ bool crpc_call_writes_done(crpc_call *c) {
     return false;
   pthread_mutex_lock(&c->mu);
   bool ok = !c->done && !c->send_closed;
-  if (ok) {
+  if (ok)
     c->send_closed = true;
-    crpc__call_kick_locked(c);
-  }
   pthread_mutex_unlock(&c->mu);
+  if (ok)
+    crpc__call_kick(c);
   return ok;
 }
 
@@ -1155,7 +1156,7 @@ const crpc_metadata *crpc_call_initial_metadata(crpc_call *c) {
     return NULL;
   pthread_mutex_lock(&c->mu);
   while (!c->got_headers && !c->done)
-    pthread_cond_wait(&c->cv, &c->mu);
+    crpc__call_wait(c);
   pthread_mutex_unlock(&c->mu);
   return c->recv_md;
 }
@@ -1165,7 +1166,7 @@ crpc_code crpc_call_finish(crpc_call *c, crpc_status *st) {
     return CRPC_INVALID_ARGUMENT;
   pthread_mutex_lock(&c->mu);
   while (!c->done)
-    pthread_cond_wait(&c->cv, &c->mu);
+    crpc__call_wait(c);
   crpc_code code = c->status.code;
   if (st) {
     crpc_status_clear(st);

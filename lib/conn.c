@@ -719,7 +719,7 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
     c->eos_sent = true;
   }
   if (wake && c->writers_waiting)
-    pthread_cond_broadcast(&c->cv);
+    crpc__call_notify(c);
   if (wake && c->inline_stream && c->uncredited)
     crpc__call_kick_locked(c); /* output drained: take requests again */
   pthread_mutex_unlock(&c->mu);

@@ -29,7 +29,26 @@ struct crpc__loop {
   size_t nheap, capheap;
   uint8_t rbuf[RBUF_SIZE];
   uint8_t wbuf[RBUF_SIZE];
+  /* Shared client loops are run by whichever thread needs them: a caller
+   * waiting for its call runs the loop itself (no thread hop), the pool
+   * thread runs it when no caller does (see crpc__loop_wait). */
+  bool shared;
+  pthread_mutex_t drive_mu;
+  pthread_cond_t drive_cv; /* followers: the role is free, or news */
+  pthread_cond_t pool_cv;  /* the pool thread */
+  int driver;              /* DRIVER_* */
+  int followers;           /* callers waiting in crpc__loop_wait */
+  bool yield_asked;        /* a caller wants the pool thread's role */
+  bool urgent;             /* work was posted while nobody ran the loop */
+  int64_t released_ms;     /* when a caller last let go of the loop */
+  int background;          /* work in flight that no caller waits for */
 };
+
+enum { DRIVER_NONE, DRIVER_POOL, DRIVER_CALLER };
+/* After a caller lets go, the pool thread leaves the loop alone this long
+ * (unless work is posted), so a caller making call after call keeps
+ * running it itself. Timers may fire this much late meanwhile. */
+#define CALLER_GRACE_MS 2
 
 static __thread const crpc__loop *current_loop;
 
@@ -60,6 +79,9 @@ int crpc__loop_new(crpc__loop **out) {
   if (crpc__io_watch(l, &l->wake, EPOLLIN) != 0)
     goto fail_watch;
   pthread_mutex_init(&l->mu, NULL);
+  pthread_mutex_init(&l->drive_mu, NULL);
+  pthread_cond_init(&l->drive_cv, NULL);
+  pthread_cond_init(&l->pool_cv, NULL);
   *out = l;
   return 0;
 fail_watch:
@@ -84,6 +106,9 @@ void crpc__loop_free(crpc__loop *l) {
   close(l->wake.fd);
   close(l->epfd);
   pthread_mutex_destroy(&l->mu);
+  pthread_mutex_destroy(&l->drive_mu);
+  pthread_cond_destroy(&l->drive_cv);
+  pthread_cond_destroy(&l->pool_cv);
   free(l->heap);
   free(l);
 }
@@ -217,6 +242,14 @@ void crpc__loop_post_task(crpc__loop *l, crpc__task *task) {
     uint64_t one = 1;
     ssize_t r = write(l->wake.fd, &one, sizeof one);
     CRPC__UNUSED(r); /* EAGAIN means a wake-up is already pending */
+    if (l->shared) { /* nobody may be running it: call the pool thread */
+      pthread_mutex_lock(&l->drive_mu);
+      if (l->driver == DRIVER_NONE) {
+        l->urgent = true;
+        pthread_cond_signal(&l->pool_cv);
+      }
+      pthread_mutex_unlock(&l->drive_mu);
+    }
   }
 }
 
@@ -293,6 +326,9 @@ void crpc__loop_stop(crpc__loop *l) {
   pthread_mutex_lock(&l->mu);
   l->stopping = true;
   pthread_mutex_unlock(&l->mu);
+  pthread_mutex_lock(&l->drive_mu);
+  pthread_cond_broadcast(&l->pool_cv);
+  pthread_mutex_unlock(&l->drive_mu);
   uint64_t one = 1;
   ssize_t r = write(l->wake.fd, &one, sizeof one);
   CRPC__UNUSED(r);
@@ -300,8 +336,144 @@ void crpc__loop_stop(crpc__loop *l) {
 
 bool crpc__loop_on_thread(const crpc__loop *l) { return current_loop == l; }
 
+/* ---- shared client loops: run by callers, or by the pool thread ---- */
+
+void crpc__loop_set_shared(crpc__loop *l) { l->shared = true; }
+
+static bool stopping(crpc__loop *l) {
+  pthread_mutex_lock(&l->mu);
+  bool r = l->stopping;
+  pthread_mutex_unlock(&l->mu);
+  return r;
+}
+
+static void wake_fd(crpc__loop *l) {
+  uint64_t one = 1;
+  ssize_t r = write(l->wake.fd, &one, sizeof one);
+  CRPC__UNUSED(r);
+}
+
+/* drive_mu held */
+static void let_go(crpc__loop *l) {
+  l->driver = DRIVER_NONE;
+  l->released_ms = crpc__now_ms();
+  if (l->followers)
+    pthread_cond_broadcast(&l->drive_cv);
+  if (l->background) /* async calls need someone to run the loop now */
+    pthread_cond_signal(&l->pool_cv);
+}
+
+void crpc__loop_background(crpc__loop *l, int delta) {
+  if (!l->shared)
+    return;
+  pthread_mutex_lock(&l->drive_mu);
+  l->background += delta;
+  if (delta > 0 && l->driver == DRIVER_NONE)
+    pthread_cond_signal(&l->pool_cv);
+  pthread_mutex_unlock(&l->drive_mu);
+}
+
+bool crpc__loop_try_enter(crpc__loop *l) {
+  if (!l->shared || crpc__loop_on_thread(l))
+    return false;
+  pthread_mutex_lock(&l->drive_mu);
+  bool ok = l->driver == DRIVER_NONE;
+  if (ok)
+    l->driver = DRIVER_CALLER;
+  pthread_mutex_unlock(&l->drive_mu);
+  if (ok)
+    current_loop = l; /* posts from here need no wake-up */
+  return ok;
+}
+
+void crpc__loop_leave(crpc__loop *l) {
+  current_loop = NULL;
+  pthread_mutex_lock(&l->drive_mu);
+  let_go(l);
+  pthread_mutex_unlock(&l->drive_mu);
+}
+
+void crpc__loop_wait(crpc__loop *l, bool (*ready)(void *), void *arg) {
+  pthread_mutex_lock(&l->drive_mu);
+  if (l->driver == DRIVER_NONE) {
+    l->driver = DRIVER_CALLER;
+    pthread_mutex_unlock(&l->drive_mu);
+    /* what we wait for may have happened before we took the loop: then
+     * running it could block on an idle socket */
+    if (!ready(arg))
+      crpc__loop_run_once(l, -1);
+    pthread_mutex_lock(&l->drive_mu);
+    let_go(l);
+    pthread_mutex_unlock(&l->drive_mu);
+    return;
+  }
+  if (l->driver == DRIVER_POOL && !l->yield_asked) {
+    l->yield_asked = true; /* hand the loop to us after this round */
+    wake_fd(l);
+  }
+  /* the one running the loop broadcasts after each round; the short
+   * timeout only covers a round that ended before we got here */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  l->followers++;
+  pthread_cond_timedwait(&l->drive_cv, &l->drive_mu, &ts);
+  l->followers--;
+  pthread_mutex_unlock(&l->drive_mu);
+}
+
+static void run_shared(crpc__loop *l) {
+  pthread_mutex_lock(&l->drive_mu);
+  while (!stopping(l)) {
+    int64_t now = crpc__now_ms();
+    if (l->driver != DRIVER_NONE ||
+        (!l->urgent && !l->followers && !l->background &&
+         now < l->released_ms + CALLER_GRACE_MS)) {
+      /* a caller runs it, or just did: look again in a moment (a caller
+       * letting go does not wake us, to spare a thread switch a call) */
+      if (l->driver != DRIVER_NONE)
+        now = l->released_ms = crpc__now_ms();
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += (long)(l->released_ms + CALLER_GRACE_MS - now) * 1000000L;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&l->pool_cv, &l->drive_mu, &ts);
+      continue;
+    }
+    l->driver = DRIVER_POOL;
+    l->urgent = false;
+    pthread_mutex_unlock(&l->drive_mu);
+    crpc__loop_run_once(l, -1);
+    pthread_mutex_lock(&l->drive_mu);
+    bool yield = l->yield_asked;
+    l->yield_asked = false;
+    l->driver = DRIVER_NONE;
+    if (yield)
+      l->released_ms = crpc__now_ms(); /* a caller takes over now */
+    if (l->followers)
+      pthread_cond_broadcast(&l->drive_cv);
+  }
+  pthread_mutex_unlock(&l->drive_mu);
+  const crpc__loop *prev = current_loop;
+  current_loop = l;
+  while (has_tasks(l)) /* let posted clean-ups run */
+    run_tasks(l);
+  current_loop = prev;
+}
+
 static void *loop_main(void *arg) {
-  crpc__loop_run(arg);
+  crpc__loop *l = arg;
+  if (l->shared)
+    run_shared(l);
+  else
+    crpc__loop_run(l);
   return NULL;
 }
 

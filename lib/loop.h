@@ -77,6 +77,23 @@ void crpc__loop_stop(crpc__loop *loop);
 /* Whether the calling thread is the one running |loop|. */
 bool crpc__loop_on_thread(const crpc__loop *loop);
 
+/* Shared client loops (before the thread starts): callers that wait for a
+ * call run the loop themselves when nobody else does, so a blocking client
+ * takes no thread hop; the loop's own thread runs it otherwise. */
+void crpc__loop_set_shared(crpc__loop *loop);
+/* Caller: takes the loop if nobody runs it (true), until
+ * crpc__loop_leave(); tasks it posts meanwhile need no wake-up. */
+bool crpc__loop_try_enter(crpc__loop *loop);
+void crpc__loop_leave(crpc__loop *loop);
+/* Caller, holding no call lock: waits for something to happen on the loop,
+ * running one round of it if nobody else does (unless ready(arg) says the
+ * wait is already over). Returns after that round or when the one who runs
+ * it reports progress; check the condition again. */
+void crpc__loop_wait(crpc__loop *loop, bool (*ready)(void *), void *arg);
+/* Counts work in flight that no caller will wait for (async calls): while
+ * any, the loop's own thread runs the loop as soon as callers let go. */
+void crpc__loop_background(crpc__loop *loop, int delta);
+
 /* A loop running on a thread of its own. */
 int crpc__loop_thread_start(crpc__loop *loop, pthread_t *tid);
 

@@ -402,7 +402,7 @@ static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...) {
   c->send_closed = true;
   c->cancelled = true;
   crpc__msgq_clear(&c->sendq);
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   crpc__log_debug("%s: %s %s", c->peer, crpc_code_name(code), msg);
   crpc__server_fire_cancel(c);
@@ -675,7 +675,7 @@ void crpc__server_kick(void *arg) {
       pthread_mutex_lock(&c->mu);
       c->cancelled = true;
       c->send_closed = true;
-      pthread_cond_broadcast(&c->cv);
+      crpc__call_notify(c);
       pthread_mutex_unlock(&c->mu);
       crpc__server_fire_cancel(c);
       nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE,
@@ -827,7 +827,7 @@ void crpc__server_on_end_stream(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
   bool partial = crpc__deframer_partial(&c->deframer);
   c->recv_closed = true;
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   if (partial) {
     abort_call(c, CRPC_INTERNAL, "request ended in the middle of a message");
@@ -860,7 +860,7 @@ void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
   if (error_code != NGHTTP2_NO_ERROR || !c->eos_sent)
     c->cancelled = true;
   bool cancelled = c->cancelled;
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   if (cancelled)
     crpc__server_fire_cancel(c);
@@ -874,7 +874,7 @@ void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   pthread_mutex_lock(&c->mu);
   c->done = true;
   c->cancelled = true;
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   crpc__server_fire_cancel(c);
   if (c->inline_stream)
@@ -893,7 +893,7 @@ void crpc__server_fire_cancel(crpc_call *c) {
   cb(c, ud);
   pthread_mutex_lock(&c->mu);
   c->cancel_cb_running = false;
-  pthread_cond_broadcast(&c->cv);
+  crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
 }
 
