@@ -54,6 +54,7 @@ struct crpc_call {
   /* shared [mu] */
   crpc__task kick;
   bool kick_queued;
+  crpc__task done_task; /* async completion, on the loop's own thread */
   crpc__msgq sendq;
   bool send_closed; /* client: writes done; server: handler returned */
   bool eos_sent;    /* END_STREAM or trailers handed to nghttp2 */

@@ -165,6 +165,8 @@ static void deliver_async(crpc_call *c) {
   crpc__call_unref(c); /* the async machinery's reference */
 }
 
+static void deliver_async_task(void *arg) { deliver_async(arg); }
+
 /* Ends the call with the status already in c->status (or |code| / |msg|
  * when that is still OK and |code| is not). */
 static void finish(crpc_call *c, crpc_code code, const char *msg) {
@@ -189,8 +191,16 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   crpc__timer_stop(ch->loop, &c->deadline_timer);
-  if (async)
+  if (!async)
+    return;
+  if (crpc__loop_on_own_thread(ch->loop)) {
     deliver_async(c);
+  } else { /* a caller is running the loop: its thread is not ours to use */
+    c->done_task.fn = deliver_async_task;
+    c->done_task.arg = c;
+    c->done_task.heap = false;
+    crpc__loop_post_own(ch->loop, &c->done_task);
+  }
 }
 
 static void remove_pending(crpc_channel *ch, crpc_call *c) {

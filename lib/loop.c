@@ -42,6 +42,7 @@ struct crpc__loop {
   bool urgent;             /* work was posted while nobody ran the loop */
   int64_t released_ms;     /* when a caller last let go of the loop */
   int background;          /* work in flight that no caller waits for */
+  crpc__task *phead, *ptail; /* [mu] tasks only the loop's thread runs */
 };
 
 enum { DRIVER_NONE, DRIVER_POOL, DRIVER_CALLER };
@@ -51,6 +52,7 @@ enum { DRIVER_NONE, DRIVER_POOL, DRIVER_CALLER };
 #define CALLER_GRACE_MS 2
 
 static __thread const crpc__loop *current_loop;
+static __thread const crpc__loop *pool_of; /* set on a loop's own thread */
 
 int64_t crpc__now_ms(void) {
   struct timespec ts;
@@ -426,9 +428,56 @@ void crpc__loop_wait(crpc__loop *l, bool (*ready)(void *), void *arg) {
   pthread_mutex_unlock(&l->drive_mu);
 }
 
+bool crpc__loop_on_own_thread(const crpc__loop *l) { return pool_of == l; }
+
+void crpc__loop_post_own(crpc__loop *l, crpc__task *task) {
+  task->next = NULL;
+  pthread_mutex_lock(&l->mu);
+  if (l->ptail)
+    l->ptail->next = task;
+  else
+    l->phead = task;
+  l->ptail = task;
+  pthread_mutex_unlock(&l->mu);
+  pthread_mutex_lock(&l->drive_mu);
+  l->urgent = true;
+  pthread_cond_signal(&l->pool_cv);
+  pthread_mutex_unlock(&l->drive_mu);
+}
+
+/* The loop's own thread; drive_mu not held. */
+static void run_own_tasks(crpc__loop *l) {
+  pthread_mutex_lock(&l->mu);
+  crpc__task *t = l->phead;
+  l->phead = l->ptail = NULL;
+  pthread_mutex_unlock(&l->mu);
+  while (t) {
+    crpc__task *n = t->next;
+    bool heap = t->heap;
+    t->fn(t->arg);
+    if (heap)
+      free(t);
+    t = n;
+  }
+}
+
+static bool has_own_tasks(crpc__loop *l) {
+  pthread_mutex_lock(&l->mu);
+  bool r = l->phead != NULL;
+  pthread_mutex_unlock(&l->mu);
+  return r;
+}
+
 static void run_shared(crpc__loop *l) {
+  pool_of = l;
   pthread_mutex_lock(&l->drive_mu);
   while (!stopping(l)) {
+    if (has_own_tasks(l)) { /* async completions: never on a caller */
+      pthread_mutex_unlock(&l->drive_mu);
+      run_own_tasks(l);
+      pthread_mutex_lock(&l->drive_mu);
+      continue;
+    }
     int64_t now = crpc__now_ms();
     if (l->driver != DRIVER_NONE ||
         (!l->urgent && !l->followers && !l->background &&
@@ -463,8 +512,10 @@ static void run_shared(crpc__loop *l) {
   pthread_mutex_unlock(&l->drive_mu);
   const crpc__loop *prev = current_loop;
   current_loop = l;
-  while (has_tasks(l)) /* let posted clean-ups run */
+  while (has_tasks(l) || has_own_tasks(l)) { /* let posted clean-ups run */
     run_tasks(l);
+    run_own_tasks(l);
+  }
   current_loop = prev;
 }
 

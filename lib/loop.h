@@ -90,6 +90,11 @@ void crpc__loop_leave(crpc__loop *loop);
  * wait is already over). Returns after that round or when the one who runs
  * it reports progress; check the condition again. */
 void crpc__loop_wait(crpc__loop *loop, bool (*ready)(void *), void *arg);
+/* Whether this is the loop's own thread (not a caller running it). */
+bool crpc__loop_on_own_thread(const crpc__loop *loop);
+/* Runs |task| on the loop's own thread only, never on a caller that runs
+ * the loop: user callbacks must not run inside another API call. */
+void crpc__loop_post_own(crpc__loop *loop, crpc__task *task);
 /* Counts work in flight that no caller will wait for (async calls): while
  * any, the loop's own thread runs the loop as soon as callers let go. */
 void crpc__loop_background(crpc__loop *loop, int delta);
