@@ -230,10 +230,8 @@ int crpc_server_listen(crpc_server *s, const char *addr,
       if (fd4 >= 0) {
         s->listeners[s->nlisteners].fd = fd4;
         s->listeners[s->nlisteners].port = port;
-        s->listeners[s->nlisteners].tls = NULL;
+        s->listeners[s->nlisteners].tls = ctx; /* shared with the v6 one */
         s->nlisteners++;
-        /* TLS context shared below is assigned to both */
-        s->listeners[s->nlisteners - 1].tls = ctx;
       }
     }
   }
@@ -476,8 +474,6 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
       code = CRPC_INTERNAL;
     m = NULL;
     c->status.code = code;
-    if (code != CRPC_OK && !c->status.message)
-      c->status.message = NULL;
     c->send_closed = true;
     crpc__call_kick_locked(c);
   }

@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -114,12 +113,6 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
   freeaddrinfo(res);
   free(buf);
   return n > 0 ? n : CRPC_ESYS;
-}
-
-static int set_nonblock(int fd) __attribute__((unused));
-static int set_nonblock(int fd) {
-  int fl = fcntl(fd, F_GETFL);
-  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 int crpc__sock_listen(const crpc__addr *a, int *port_out) {
