@@ -283,7 +283,7 @@ static void test_wire_bin(void **state) {
 }
 
 static void test_append(void **state) {
-  crpc_metadata *md = *state, *other;
+  crpc_metadata *md = *state, *other = NULL;
   assert_int_equal(crpc_metadata_new(&other), 0);
   assert_int_equal(crpc_metadata_add_str(md, "a", "1"), 0);
   assert_int_equal(crpc_metadata_add(md, "b-bin", "\0", 1), 0);
