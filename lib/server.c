@@ -21,6 +21,9 @@
 
 #define MAX_LISTENERS 16
 #define ACCEPTS_PER_ROUND 64
+/* Connections a thread holds, accepted but not started, while every slot
+ * of max_connections is taken (see park()). */
+#define PARK_MAX 32
 
 struct crpc__server_method {
   crpc_method method;
@@ -39,6 +42,13 @@ typedef struct listener {
 } listener;
 
 typedef struct srv_thread srv_thread;
+/* An accepted connection waiting for a slot under max_connections. */
+typedef struct parked {
+  int fd;
+  int lidx;         /* its listener */
+  int64_t until_ms; /* refused then */
+} parked;
+
 typedef struct lwatch { /* one listener as watched by one thread */
   crpc__io io;
   srv_thread *t;
@@ -58,6 +68,13 @@ struct srv_thread {
   crpc__timer grace_timer;
   crpc__task shutdown_task;
   int64_t grace_ms;
+  parked park[PARK_MAX]; /* oldest first */
+  unsigned npark;
+  crpc__timer park_timer;
+  crpc__task admit_task; /* admit_parked(), posted when a slot frees */
+  atomic_bool admit_queued;
+  crpc__task evict_task; /* evict_for_others() */
+  atomic_bool evict_queued;
 };
 
 enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
@@ -81,7 +98,11 @@ struct crpc_server {
   unsigned threads_unwatched;
   crpc_auth_hook auth_hook; /* [const after start] */
   void *auth_ud;
-  atomic_uint nconns; /* open connections, every thread */
+  atomic_uint nconns;       /* open connections (or slots taken), every
+                               thread */
+  atomic_uint nparked;      /* parked connections, every thread */
+  atomic_uint evict_wanted; /* idle connections other threads should
+                               close to make room for parked ones */
 };
 
 /* ---- registration ---- */
@@ -906,6 +927,8 @@ static void report_drained(srv_thread *t) {
   pthread_mutex_unlock(&t->srv->mu);
 }
 
+static void wake_parked(crpc_server *s);
+
 static void on_conn_closed(crpc__conn *conn) {
   srv_thread *t = conn->owner;
   if (!t)
@@ -919,6 +942,8 @@ static void on_conn_closed(crpc__conn *conn) {
     conn->next->prev = conn->prev;
   t->nconns--;
   report_drained(t);
+  if (atomic_load(&t->srv->nparked))
+    wake_parked(t->srv);
 }
 
 /* Makes room for a new connection by closing this thread's oldest one
@@ -953,12 +978,177 @@ static void on_accept_resume(crpc__timer *tm) {
     crpc__io_watch_exclusive(lw->t->loop, &lw->io);
 }
 
+/* Takes one of max_connections' slots; false when all are taken. */
+static bool take_slot(crpc_server *s) {
+  uint32_t max = s->opts.max_connections;
+  unsigned n = atomic_load(&s->nconns);
+  do {
+    if (max && n >= max)
+      return false;
+  } while (!atomic_compare_exchange_weak(&s->nconns, &n, n + 1));
+  return true;
+}
+
+/* Starts serving an accepted socket that holds a slot (released here on
+ * failure; on_conn_closed releases it otherwise). */
+static void start_conn(srv_thread *t, int fd, int lidx) {
+  crpc_server *s = t->srv;
+  listener *l = &s->listeners[lidx];
+  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed};
+  crpc__transport *tp = NULL;
+  if (l->tls) {
+    const char *why = NULL;
+    if (crpc__tls_server_transport(l->tls, &tp, &why) != 0) {
+      crpc__log_warn("TLS: %s", why ? why : "cannot start");
+      goto fail_fd;
+    }
+  }
+  crpc__conn *conn;
+  if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks) != 0) {
+    if (tp)
+      tp->ops->free(tp);
+    goto fail_fd;
+  }
+  conn->server = s;
+  conn->handshake_ms = s->opts.handshake_timeout_ms;
+  conn->idle_ms = s->opts.idle_timeout_ms;
+  conn->max_strikes = s->opts.max_ping_strikes;
+  crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
+  if (crpc__h2_session_new(conn, s->opts.max_concurrent_streams,
+                           s->opts.max_header_list_size) != 0) {
+    conn->owner = NULL;
+    crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
+    goto fail_slot;
+  }
+  conn->next = t->conns;
+  conn->prev = NULL;
+  if (t->conns)
+    t->conns->prev = conn;
+  t->conns = conn;
+  t->nconns++;
+  crpc__conn_start(conn);
+  return;
+fail_fd:
+  close(fd);
+fail_slot:
+  atomic_fetch_sub(&s->nconns, 1);
+}
+
+/* One fewer idle connection wanted from other threads (a parked one got a
+ * slot or gave up), if any still is. */
+static void drop_evict_token(crpc_server *s) {
+  unsigned w = atomic_load(&s->evict_wanted);
+  while (w && !atomic_compare_exchange_weak(&s->evict_wanted, &w, w - 1))
+    ;
+}
+
+static void park_timer_arm(srv_thread *t) {
+  if (t->npark)
+    crpc__timer_start(t->loop, &t->park_timer, t->park[0].until_ms);
+  else
+    crpc__timer_stop(t->loop, &t->park_timer);
+}
+
+static parked park_pop(srv_thread *t) {
+  parked p = t->park[0];
+  t->npark--;
+  memmove(&t->park[0], &t->park[1], t->npark * sizeof t->park[0]);
+  atomic_fetch_sub(&t->srv->nparked, 1);
+  drop_evict_token(t->srv);
+  return p;
+}
+
+/* Parked connections that waited their whole handshake timeout are
+ * refused. */
+static void on_park_expired(crpc__timer *tm) {
+  srv_thread *t = (srv_thread *)((char *)tm - offsetof(srv_thread, park_timer));
+  int64_t now = crpc__now_ms();
+  while (t->npark && t->park[0].until_ms <= now) {
+    parked p = park_pop(t);
+    crpc__log_warn("connection refused: %u connections, none freed up",
+                   t->srv->opts.max_connections);
+    close(p.fd);
+  }
+  park_timer_arm(t);
+}
+
+/* A slot freed somewhere: the oldest parked connections get it. */
+static void admit_parked(void *arg) {
+  srv_thread *t = arg;
+  atomic_store(&t->admit_queued, false);
+  while (t->npark && !t->draining && take_slot(t->srv)) {
+    parked p = park_pop(t);
+    start_conn(t, p.fd, p.lidx);
+  }
+  park_timer_arm(t);
+}
+
+/* Another thread parked a connection it could not make room for. */
+static void evict_for_others(void *arg) {
+  srv_thread *t = arg;
+  crpc_server *s = t->srv;
+  atomic_store(&t->evict_queued, false);
+  unsigned w = atomic_load(&s->evict_wanted);
+  while (w && !t->draining) {
+    if (!atomic_compare_exchange_weak(&s->evict_wanted, &w, w - 1))
+      continue;
+    if (!evict_idle(t)) {
+      atomic_fetch_add(&s->evict_wanted, 1); /* nothing idle here */
+      return;
+    }
+    w = atomic_load(&s->evict_wanted);
+  }
+}
+
+static void post_once(srv_thread *t, crpc__task *task, atomic_bool *queued,
+                      crpc__task_fn fn) {
+  if (atomic_exchange(queued, true))
+    return;
+  task->fn = fn;
+  task->arg = t;
+  crpc__loop_post_task(t->loop, task);
+}
+
+/* Any thread: a slot may have freed up. */
+static void wake_parked(crpc_server *s) {
+  for (unsigned i = 0; i < s->nthreads; i++)
+    post_once(&s->threads[i], &s->threads[i].admit_task,
+              &s->threads[i].admit_queued, admit_parked);
+}
+
+/*
+ * Every slot is taken: rather than refuse at once, the connection waits
+ * (accepted, not read) for one to free up, for at most its handshake
+ * timeout. A client that arrives just as another one leaves is then
+ * served even when the server learns of the departure after the arrival
+ * (another thread's connection, or a later event in this round). To make
+ * room, this thread closes its oldest idle connection, or asks the other
+ * threads to close one of theirs. False when the thread's park is full.
+ */
+static bool park(srv_thread *t, int fd, int lidx) {
+  crpc_server *s = t->srv;
+  if (t->npark == PARK_MAX)
+    return false;
+  int64_t wait = s->opts.handshake_timeout_ms > 0 ? s->opts.handshake_timeout_ms
+                                                  : 20000;
+  t->park[t->npark++] = (parked){fd, lidx, crpc__now_ms() + wait};
+  atomic_fetch_add(&s->nparked, 1);
+  park_timer_arm(t);
+  if (evict_idle(t))
+    return true; /* its on_conn_closed admits this one */
+  atomic_fetch_add(&s->evict_wanted, 1);
+  for (unsigned i = 0; i < s->nthreads; i++)
+    if (&s->threads[i] != t)
+      post_once(&s->threads[i], &s->threads[i].evict_task,
+                &s->threads[i].evict_queued, evict_for_others);
+  return true;
+}
+
 static void on_accept(crpc__io *io, uint32_t events) {
   lwatch *lw = (lwatch *)io;
   srv_thread *t = lw->t;
   crpc_server *s = t->srv;
   listener *l = &s->listeners[lw->idx];
-  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed};
   CRPC__UNUSED(events);
   for (int i = 0; i < ACCEPTS_PER_ROUND && !t->draining; i++) {
     int fd = crpc__sock_accept(l->fd);
@@ -976,47 +1166,13 @@ static void on_accept(crpc__io *io, uint32_t events) {
       }
       return;
     }
-    uint32_t max = s->opts.max_connections;
-    if (max && atomic_load(&s->nconns) >= max && !evict_idle(t)) {
-      crpc__log_warn("connection refused: %u connections, all busy", max);
+    if (take_slot(s)) {
+      start_conn(t, fd, lw->idx);
+    } else if (!park(t, fd, lw->idx)) {
+      crpc__log_warn("connection refused: %u connections, all busy",
+                     s->opts.max_connections);
       close(fd);
-      continue;
     }
-    crpc__transport *tp = NULL;
-    if (l->tls) {
-      const char *why = NULL;
-      if (crpc__tls_server_transport(l->tls, &tp, &why) != 0) {
-        crpc__log_warn("TLS: %s", why ? why : "cannot start");
-        close(fd);
-        continue;
-      }
-    }
-    crpc__conn *conn;
-    if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks) != 0) {
-      if (tp)
-        tp->ops->free(tp);
-      close(fd);
-      continue;
-    }
-    conn->server = s;
-    conn->handshake_ms = s->opts.handshake_timeout_ms;
-    conn->idle_ms = s->opts.idle_timeout_ms;
-    conn->max_strikes = s->opts.max_ping_strikes;
-    crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
-    if (crpc__h2_session_new(conn, s->opts.max_concurrent_streams,
-                             s->opts.max_header_list_size) != 0) {
-      conn->owner = NULL;
-      crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
-      continue;
-    }
-    conn->next = t->conns;
-    conn->prev = NULL;
-    if (t->conns)
-      t->conns->prev = conn;
-    t->conns = conn;
-    t->nconns++;
-    atomic_fetch_add(&s->nconns, 1);
-    crpc__conn_start(conn);
   }
 }
 
@@ -1037,6 +1193,9 @@ static void thread_shutdown(void *arg) {
   t->draining = true;
   for (int i = 0; i < s->nlisteners; i++)
     crpc__io_unwatch(t->loop, &t->lio[i].io);
+  while (t->npark)
+    close(park_pop(t).fd);
+  park_timer_arm(t);
   /* the last thread to stop watching closes the listeners, so new
    * connections are refused rather than left in the backlog */
   pthread_mutex_lock(&s->mu);
@@ -1080,6 +1239,7 @@ int crpc_server_start(crpc_server *s) {
   for (unsigned i = 0; i < s->nthreads; i++) {
     srv_thread *t = &s->threads[i];
     t->srv = s;
+    t->park_timer.cb = on_park_expired;
     if ((rv = crpc__loop_new(&t->loop)) != 0)
       return rv;
     for (int j = 0; j < s->nlisteners; j++) {

@@ -32,8 +32,11 @@ typedef struct crpc_server_opts {
                                    had no call for this long; 0: never */
   uint32_t max_connections;     /* open connections; at the limit a new
                                    one replaces the oldest connection
-                                   without a call, or is refused; 0: no
-                                   limit */
+                                   without a call (of its reactor thread,
+                                   else of another), or waits, accepted
+                                   but unread, for one to close: for at
+                                   most handshake_timeout_ms, then it is
+                                   refused; 0: no limit */
   uint32_t max_ping_strikes;    /* PING/SETTINGS frames < 1 s apart with
                                    no response sent in between, before
                                    GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */

@@ -403,8 +403,10 @@ static void idle_connections(void **state) {
     attacker_free(r[i]);
   sec_server_stop(&s);
 
-  /* every connection busy: a new one is refused until one frees up */
+  /* every connection busy: a new one waits (accepted, unread) for one to
+   * free up, and is refused after the handshake timeout */
   o.max_connections = 2;
+  o.handshake_timeout_ms = 3000;
   start(&s, &o);
   h2raw *busy[2];
   for (int i = 0; i < 2; i++) {
@@ -414,10 +416,22 @@ static void idle_connections(void **state) {
   }
   h2raw *extra = attacker(s.port);
   assert_true(h2raw_wait_closed(extra, WAIT));
+  assert_false(extra->got_goaway); /* never served at all */
   attacker_free(extra);
+  /* the good client arrives just as a busy one leaves: however the
+   * server's threads see the two events, the good one is served */
   attacker_free(busy[0]);
   good_client_served(s.port);
+  /* both slots busy again (busy2 is served once the good client's
+   * departure is seen); one that waits gets the slot that frees next */
+  h2raw *busy2 = attacker(s.port);
+  h2raw_request(busy2, "/sec.Test/Bidi", NULL, 0, false);
+  assert_true(ping_roundtrip(busy2));
+  h2raw *waiting = attacker(s.port);
   attacker_free(busy[1]);
+  assert_true(ping_roundtrip(waiting));
+  attacker_free(waiting);
+  attacker_free(busy2);
   sec_server_stop(&s);
 
   /* idle_timeout_ms: an idle connection gets GOAWAY(NO_ERROR) and is
