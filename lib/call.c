@@ -42,7 +42,7 @@ void crpc__call_ref(crpc_call *c) {
 void crpc__call_unref(crpc_call *c) {
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
     return;
-  crpc__msgq_clear(&c->sendq);
+  crpc__call_sendq_clear(c); /* detached: budgets already returned */
   crpc__msgq_clear(&c->recvq);
   crpc__deframer_reset(&c->deframer);
   crpc_status_clear(&c->status);
@@ -101,6 +101,63 @@ void crpc__call_kick_locked(crpc_call *c) {
   c->kick_queued = true;
   crpc__call_ref(c); /* held by the queued task */
   crpc__loop_post_task(c->loop, &c->kick);
+}
+
+void crpc__call_sendq_push(crpc_call *c, crpc__msgbuf *m) {
+  crpc__msgq_push(&c->sendq, m);
+  for (int i = 0; i < 2; i++)
+    if (c->budget[i])
+      crpc__budget_add(c->budget[i], m->len);
+}
+
+crpc__msgbuf *crpc__call_sendq_pop(crpc_call *c) {
+  crpc__msgbuf *m = crpc__msgq_pop(&c->sendq);
+  for (int i = 0; m && i < 2; i++)
+    if (c->budget[i])
+      crpc__budget_sub(c->budget[i], m->len);
+  return m;
+}
+
+void crpc__call_sendq_clear(crpc_call *c) {
+  crpc__msgbuf *m;
+  while ((m = crpc__call_sendq_pop(c)))
+    free(m);
+}
+
+bool crpc__call_out_blocked(const crpc_call *c) {
+  if (c->sendq.bytes >= CRPC__SENDQ_LIMIT)
+    return true;
+  if (!c->budget[0])
+    return false;
+  if (crpc__budget_full(c->budget[0]))
+    return true;
+  /* over the server's budget, a connection with nothing in flight may
+   * still send: a stalled peer never stops the others for long */
+  return c->budget[1] && crpc__budget_full(c->budget[1]) &&
+         atomic_load(&c->budget[0]->used) > 0;
+}
+
+void crpc__call_budget_attach(crpc_call *c, crpc__budget *conn,
+                              crpc__budget *parent) {
+  pthread_mutex_lock(&c->mu);
+  c->budget[0] = conn;
+  c->budget[1] = parent;
+  for (int i = 0; i < 2; i++) /* a client's first message may be queued */
+    if (c->budget[i] && c->sendq.bytes)
+      crpc__budget_add(c->budget[i], c->sendq.bytes);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void crpc__call_budget_detach(crpc_call *c) {
+  pthread_mutex_lock(&c->mu);
+  if (c->budget[0] && c->writers_waiting)
+    atomic_fetch_sub(&c->budget[0]->waiters, (unsigned)c->writers_waiting);
+  for (int i = 0; i < 2; i++) {
+    if (c->budget[i] && c->sendq.bytes)
+      crpc__budget_sub(c->budget[i], c->sendq.bytes);
+    c->budget[i] = NULL;
+  }
+  pthread_mutex_unlock(&c->mu);
 }
 
 int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
@@ -200,17 +257,22 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
    * call stops taking requests until the queue drains */
   bool on_loop = crpc__loop_on_thread(c->loop);
   while (!on_loop && !c->done && !c->send_closed &&
-         c->sendq.bytes >= CRPC__SENDQ_LIMIT) {
+         crpc__call_out_blocked(c)) {
+    crpc__budget *b = c->budget[0]; /* the write-stall timer counts us */
+    if (b)
+      atomic_fetch_add(&b->waiters, 1);
     c->writers_waiting++;
     crpc__call_wait(c);
     c->writers_waiting--;
+    if (b && c->budget[0] == b) /* else detach took our count back */
+      atomic_fetch_sub(&b->waiters, 1);
   }
   if (c->done || c->send_closed || c->cancel_requested) {
     pthread_mutex_unlock(&c->mu);
     free(m);
     return false;
   }
-  crpc__msgq_push(&c->sendq, m);
+  crpc__call_sendq_push(c, m);
   c->wrote_any = true; /* the response headers are on their way */
   if (c->is_server) {
     crpc__call_kick_locked(c);

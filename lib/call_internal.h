@@ -54,6 +54,11 @@ struct crpc_call {
   /* shared [mu] */
   crpc__task kick;
   bool kick_queued;
+  crpc__budget *budget[2]; /* [mu] the connection's and the server's
+                              output budgets while attached */
+  crpc_call *pend_next;    /* [loop] in the connection's pending list */
+  bool pending;            /* [loop] held back by the output budget */
+  bool unary_counted;      /* [loop->worker] in conn->unary_inflight */
   crpc__task done_task; /* async completion, on the loop's own thread */
   crpc__msgq sendq;
   bool send_closed; /* client: writes done; server: handler returned */
@@ -133,6 +138,19 @@ void crpc__call_unref(crpc_call *c);
 void crpc__call_kick(crpc_call *c);
 /* Queues the call's kick task on its loop (any thread; mu held). */
 void crpc__call_kick_locked(crpc_call *c);
+/* The send queue, with the output budgets (mu held). */
+void crpc__call_sendq_push(crpc_call *c, crpc__msgbuf *m);
+crpc__msgbuf *crpc__call_sendq_pop(crpc_call *c);
+void crpc__call_sendq_clear(crpc_call *c);
+/* Whether a writer must wait for the peer to read (mu held): the call's
+ * own queue is full, its connection's budget is, or the server's is and
+ * this connection has output of its own in flight. */
+bool crpc__call_out_blocked(const crpc_call *c);
+/* Attaches / detaches the call's queue to a connection's budgets [loop]. */
+void crpc__call_budget_attach(crpc_call *c, crpc__budget *conn,
+                              crpc__budget *parent);
+void crpc__call_budget_detach(crpc_call *c);
+
 /* Deframer callback: queues a received message for the reader. */
 int crpc__call_on_message(void *ud, crpc__msgbuf *m);
 /* Gives window credit for |n| bytes back to the peer [loop]. */

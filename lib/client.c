@@ -41,6 +41,8 @@ struct crpc_channel {
   void *call_creds_ud;
   bool allow_insecure_creds;
   int64_t handshake_ms; /* conn.c's guard: TLS + the server's SETTINGS */
+  size_t max_conn_out;  /* output budget of a connection */
+  int64_t stall_ms;     /* write-stall timeout; 0: off */
   /* [loop] */
   chan_state state;
   crpc__conn *conn;     /* current connection */
@@ -537,6 +539,8 @@ static void on_connected(crpc__io *io, uint32_t events) {
   conn->handshake_ms = ch->handshake_ms;
   conn->keepalive_ms = ch->keepalive_ms;
   conn->keepalive_timeout_ms = ch->keepalive_timeout_ms;
+  conn->out.limit = ch->max_conn_out;
+  conn->stall_ms = ch->stall_ms;
   if (crpc__h2_session_new(conn, 0, 0) != 0) {
     crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
     connect_failed(ch, "out of memory");
@@ -883,6 +887,14 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   ch->allow_insecure_creds = opts->allow_insecure_call_creds != 0;
   ch->handshake_ms =
       opts->handshake_timeout_ms ? opts->handshake_timeout_ms : 20000;
+  ch->max_conn_out = opts->max_conn_output_bytes
+                         ? opts->max_conn_output_bytes
+                         : CRPC__DEFAULT_CONN_OUTPUT;
+  ch->stall_ms = opts->write_stall_timeout_ms == 0
+                     ? CRPC__DEFAULT_WRITE_STALL_MS
+                     : (opts->write_stall_timeout_ms < 0
+                            ? 0
+                            : opts->write_stall_timeout_ms);
   if (!ch->target || !ch->host || !ch->authority) {
     rv = CRPC_ENOMEM;
     goto fail;
@@ -1062,7 +1074,7 @@ static int start_unary(crpc_call **out, crpc_channel *ch, const crpc_method *m,
     crpc__call_unref(c);
     return rv;
   }
-  crpc__msgq_push(&c->sendq, mb);
+  crpc__call_sendq_push(c, mb); /* counted once attached */
   c->send_closed = true;
   *out = c;
   return 0;

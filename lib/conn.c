@@ -22,6 +22,63 @@
 
 static void conn_on_io(crpc__io *io, uint32_t events);
 static void on_guard(crpc__timer *t);
+static void on_stall(crpc__timer *t);
+
+static void drain_task(void *arg) {
+  crpc__conn *c = arg;
+  atomic_store(&c->drain_queued, false);
+  crpc__conn_drained(c);
+}
+
+static void on_out_drained(crpc__budget *b) {
+  crpc__conn_post_drained(b->owner);
+}
+
+void crpc__conn_post_drained(crpc__conn *c) {
+  if (atomic_exchange(&c->drain_queued, true))
+    return;
+  crpc__loop_post_task(c->loop, &c->drain_task);
+}
+
+void crpc__conn_drained(crpc__conn *c) {
+  if (c->dead)
+    return;
+  for (crpc_call *call = c->calls; call; call = call->conn_next) {
+    pthread_mutex_lock(&call->mu);
+    if (call->writers_waiting)
+      crpc__call_notify(call);
+    pthread_mutex_unlock(&call->mu);
+  }
+  if (c->hooks.on_drained)
+    c->hooks.on_drained(c);
+}
+
+/* Output is queued: the stall timer watches it (see conn.h). */
+static void stall_arm(crpc__conn *c) {
+  if (c->stall_ms <= 0 || c->dead || crpc__timer_armed(&c->stall_timer) ||
+      atomic_load(&c->out.used) == 0)
+    return;
+  c->data_at_arm = c->data_sent;
+  crpc__timer_start(c->loop, &c->stall_timer, crpc__now_ms() + c->stall_ms);
+}
+
+static void on_stall(crpc__timer *t) {
+  crpc__conn *c = (crpc__conn *)((char *)t - offsetof(crpc__conn, stall_timer));
+  bool stuck = atomic_load(&c->out.waiters) > 0 || crpc__budget_full(&c->out);
+  if (stuck && c->data_sent == c->data_at_arm) {
+    crpc__log_warn("%s: peer read nothing for %lld ms with %zu bytes queued: "
+                   "closing", c->peer, (long long)c->stall_ms,
+                   atomic_load(&c->out.used));
+    if (c->session && !c->handshaking) {
+      nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+      crpc__conn_flush(c); /* GOAWAY, if the socket still takes it */
+    }
+    crpc__conn_close(c, CRPC_UNAVAILABLE,
+                     "the peer stopped reading (write stall timeout)");
+    return;
+  }
+  stall_arm(c);
+}
 
 static void flush_task(void *arg) {
   crpc__conn *c = arg;
@@ -31,6 +88,7 @@ static void flush_task(void *arg) {
 
 static void destroy_task(void *arg) {
   crpc__conn *c = arg;
+  crpc__timer_stop(c->loop, &c->stall_timer);
   if (c->hooks.on_closed)
     c->hooks.on_closed(c);
   if (c->session)
@@ -61,6 +119,11 @@ int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
   c->close_task.fn = destroy_task;
   c->close_task.arg = c;
   c->guard_timer.cb = on_guard;
+  c->stall_timer.cb = on_stall;
+  c->drain_task.fn = drain_task;
+  c->drain_task.arg = c;
+  c->out.on_drained = on_out_drained;
+  c->out.owner = c;
   if (crpc__io_watch(loop, &c->io, EPOLLIN | EPOLLRDHUP) != 0) {
     free(c);
     return CRPC_ESYS;
@@ -78,6 +141,7 @@ void crpc__conn_attach(crpc__conn *c, crpc_call *call) {
   c->calls = call;
   c->ncalls++;
   crpc__call_ref(call); /* the connection's reference */
+  crpc__call_budget_attach(call, &c->out, c->out_parent);
   if (c->idle_ms > 0 && c->preface_done)
     crpc__timer_stop(c->loop, &c->guard_timer); /* busy: not idle */
 }
@@ -94,6 +158,7 @@ void crpc__conn_detach(crpc__conn *c, crpc_call *call) {
   call->conn_next = call->conn_prev = NULL;
   call->conn = NULL;
   c->ncalls--;
+  crpc__call_budget_detach(call);
   if (c->session && call->stream_id > 0)
     nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
   crpc__timer_stop(c->loop, &call->deadline_timer);
@@ -109,6 +174,7 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
   crpc__io_unwatch(c->loop, &c->io);
   crpc__timer_stop(c->loop, &c->guard_timer);
   crpc__timer_stop(c->loop, &c->ka_timer);
+  crpc__timer_stop(c->loop, &c->stall_timer);
   while (c->calls) {
     crpc_call *call = c->calls;
     crpc__call_ref(call);
@@ -200,6 +266,7 @@ void crpc__conn_flush(crpc__conn *c) {
       goto write_failed;
     if (w > 0) {
       crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+      stall_arm(c);
       return;
     }
     /* Gather nghttp2's output in the loop's buffer for one write. */
@@ -250,6 +317,7 @@ void crpc__conn_flush(crpc__conn *c) {
   }
   if (c->io.watching & EPOLLOUT)
     crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+  stall_arm(c);
   if (!nghttp2_session_want_read(c->session) &&
       !nghttp2_session_want_write(c->session))
     crpc__conn_close(c, CRPC_UNAVAILABLE, "connection closed");
@@ -710,10 +778,12 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
     m->off += k;
     n += k;
     if (m->off == m->len) {
-      free(crpc__msgq_pop(&c->sendq));
+      free(crpc__call_sendq_pop(c));
       wake = true;
     }
   }
+  if (n && c->conn)
+    c->conn->data_sent += n; /* progress, for the write-stall timer */
   if (!c->sendq.head && c->send_closed && !c->eos_sent) {
     eof = true;
     c->eos_sent = true;

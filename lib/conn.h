@@ -11,6 +11,7 @@
 
 #include <crpc/status.h>
 
+#include "budget.h"
 #include "loop.h"
 #include "transport.h"
 
@@ -21,6 +22,8 @@ typedef struct crpc__conn_hooks {
   /* Called once when the connection is gone (after every attached call was
    * detached); the owner forgets it. The conn is freed right after. */
   void (*on_closed)(crpc__conn *c);
+  /* Optional [loop]: the output budget drained (writers were woken). */
+  void (*on_drained)(crpc__conn *c);
 } crpc__conn_hooks;
 
 struct crpc__conn {
@@ -66,6 +69,21 @@ struct crpc__conn {
   int64_t keepalive_ms, keepalive_timeout_ms;
   int64_t last_recv_ms, ping_sent_ms;
   crpc__timer ka_timer;
+  /* Output budget (budget.h): the role code sets out.limit and
+   * out_parent (the server's) before crpc__conn_start(). */
+  crpc__budget out;
+  crpc__budget *out_parent;
+  crpc__task drain_task; /* conn_drained(), posted by out.on_drained */
+  atomic_bool drain_queued;
+  /* Write stall: output queued with writers blocked (or the budget full)
+   * and no DATA handed to HTTP/2 for stall_ms closes the connection. */
+  int64_t stall_ms; /* 0: off */
+  crpc__timer stall_timer;
+  uint64_t data_sent;     /* DATA bytes taken from send queues */
+  uint64_t data_at_arm;   /* data_sent when stall_timer was armed */
+  /* the server side: calls held back while the budget is full */
+  crpc_call *pend_head, *pend_tail;
+  atomic_size_t unary_inflight; /* dispatched unary handlers running */
 };
 
 /* Creates a connection on |fd| and starts reading. The session is created by
@@ -91,6 +109,12 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg);
 
 void crpc__conn_attach(crpc__conn *c, crpc_call *call);
 void crpc__conn_detach(crpc__conn *c, crpc_call *call);
+
+/* Runs |c|'s drain work on its loop (any thread; see budget.h). */
+void crpc__conn_post_drained(crpc__conn *c);
+/* [loop] Wakes writers of every attached call blocked on the budget,
+ * then the role's on_drained hook. */
+void crpc__conn_drained(crpc__conn *c);
 
 /* nghttp2 data source reading from a call's send queue. */
 ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,

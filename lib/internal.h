@@ -13,6 +13,10 @@
 
 #define CRPC__UNUSED(x) (void)(x)
 #define CRPC__DEFAULT_MAX_RECV (4u * 1024u * 1024u)
+/* Output budgets (budget.h) and the write-stall timeout. */
+#define CRPC__DEFAULT_CONN_OUTPUT ((size_t)4 * 1024 * 1024)
+#define CRPC__DEFAULT_SERVER_OUTPUT ((size_t)64 * 1024 * 1024)
+#define CRPC__DEFAULT_WRITE_STALL_MS 30000
 
 /* ---- mem.c ---- */
 /* A copy of the user's allocator, or libc's when |user| is NULL. */

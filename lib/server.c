@@ -33,6 +33,8 @@ struct crpc__server_method {
   unsigned flags;
   void *user_data;
   crpc_server *srv; /* for the auth hook, read by handler threads */
+  atomic_size_t resp_estimate; /* recent unary response size (the most
+                                  of the last ones, decaying) */
 };
 
 typedef struct listener {
@@ -75,6 +77,8 @@ struct srv_thread {
   atomic_bool admit_queued;
   crpc__task evict_task; /* evict_for_others() */
   atomic_bool evict_queued;
+  crpc__task drain_task; /* the server's output budget drained */
+  atomic_bool drain_queued;
 };
 
 enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
@@ -103,7 +107,12 @@ struct crpc_server {
   atomic_uint nparked;      /* parked connections, every thread */
   atomic_uint evict_wanted; /* idle connections other threads should
                                close to make room for parked ones */
+  crpc__budget out;         /* output budget over every connection */
+  size_t max_conn_out;
+  int64_t stall_ms;         /* write-stall timeout; 0: off */
 };
+
+static void server_out_drained(crpc__budget *b);
 
 /* ---- registration ---- */
 
@@ -126,6 +135,18 @@ int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
     s->opts.handshake_timeout_ms = 20000;
   if (!s->opts.max_ping_strikes)
     s->opts.max_ping_strikes = 10;
+  s->max_conn_out = s->opts.max_conn_output_bytes
+                        ? s->opts.max_conn_output_bytes
+                        : CRPC__DEFAULT_CONN_OUTPUT;
+  s->out.limit = s->opts.max_output_bytes ? s->opts.max_output_bytes
+                                          : CRPC__DEFAULT_SERVER_OUTPUT;
+  s->out.on_drained = server_out_drained;
+  s->out.owner = s;
+  s->stall_ms = s->opts.write_stall_timeout_ms == 0
+                    ? CRPC__DEFAULT_WRITE_STALL_MS
+                    : (s->opts.write_stall_timeout_ms < 0
+                           ? 0
+                           : s->opts.write_stall_timeout_ms);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   *out = s;
@@ -420,7 +441,7 @@ static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...) {
   crpc__status_set(&c->status, code, "%s", msg);
   c->send_closed = true;
   c->cancelled = true;
-  crpc__msgq_clear(&c->sendq);
+  crpc__call_sendq_clear(c);
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   crpc__log_debug("%s: %s %s", c->peer, crpc_code_name(code), msg);
@@ -460,6 +481,15 @@ static ProtobufCMessage *new_response(crpc_call *c) {
   return resp;
 }
 
+/* The size of unary responses, per method: the dispatch gate's guess of
+ * what a handler about to run will queue (the most of the recent ones,
+ * decaying by an eighth per response). */
+static void note_response_size(crpc__server_method *h, size_t n) {
+  size_t est = atomic_load(&h->resp_estimate);
+  size_t next = n > est - est / 8 ? n : est - est / 8;
+  atomic_store(&h->resp_estimate, next);
+}
+
 /* After the handler: queue the response and the status [any thread]. */
 static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
   crpc__msgbuf *m = NULL;
@@ -478,6 +508,16 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
                                 : "cannot encode the response");
     }
   }
+  bool had_resp = resp != NULL;
+  if (had_resp) {
+    /* the response is packed: what the handler built for it (in the
+     * arena) goes now, so a response waiting for a slow reader is held
+     * once, not twice */
+    crpc__arena_free(&c->arena);
+    resp = NULL;
+    if (m && c->method->kind == CRPC_UNARY)
+      note_response_size(c->handler, m->len);
+  }
   if (c->deadline_ms && crpc__now_ms() >= c->deadline_ms) {
     /* past the deadline the handler's answer no longer counts */
     code = CRPC_DEADLINE_EXCEEDED;
@@ -488,8 +528,8 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
   pthread_mutex_lock(&c->mu);
   if (!c->send_closed) {
     if (m)
-      crpc__msgq_push(&c->sendq, m);
-    else if (code == CRPC_OK && resp == NULL &&
+      crpc__call_sendq_push(c, m);
+    else if (code == CRPC_OK && !had_resp &&
              (c->method->kind == CRPC_UNARY ||
               c->method->kind == CRPC_CLIENT_STREAMING))
       code = CRPC_INTERNAL;
@@ -572,6 +612,102 @@ out:
 }
 
 /* NONBLOCKING unary: the whole request is here; run on the reactor. */
+static void run_inline(crpc_call *c);
+static void dispatch(crpc_call *c);
+
+/*
+ * The output budget's gate on new handlers [loop]: none while the
+ * connection's budget is full, nor while the server's is and this
+ * connection has output queued; and a unary handler waits while those
+ * already running would, by the method's recent response size, fill the
+ * connection's budget (one always may run). A client that asks for large
+ * responses and never reads them then holds a budget's worth of them, not
+ * one per stream.
+ */
+static bool gate_closed(crpc__conn *conn, const crpc_call *c) {
+  size_t used = atomic_load(&conn->out.used);
+  if (crpc__budget_full(&conn->out))
+    return true;
+  if (conn->out_parent && crpc__budget_full(conn->out_parent) && used > 0)
+    return true;
+  if (c->method->kind != CRPC_UNARY)
+    return false;
+  size_t running = atomic_load(&conn->unary_inflight);
+  size_t est = atomic_load(&c->handler->resp_estimate);
+  return running > 0 && est > 0 &&
+         (running >= (conn->out.limit - used) / est);
+}
+
+/* Holds the call back until the gate opens (it keeps its request; its
+ * deadline still runs). */
+static void pend(crpc_call *c) {
+  crpc__conn *conn = c->conn;
+  c->pending = true;
+  c->pend_next = NULL;
+  if (conn->pend_tail)
+    conn->pend_tail->pend_next = c;
+  else
+    conn->pend_head = c;
+  conn->pend_tail = c;
+}
+
+static void unpend(crpc_call *c) {
+  crpc__conn *conn = c->conn;
+  if (!c->pending || !conn)
+    return;
+  crpc_call **pp = &conn->pend_head, *prev = NULL;
+  while (*pp && *pp != c) {
+    prev = *pp;
+    pp = &(*pp)->pend_next;
+  }
+  if (*pp)
+    *pp = c->pend_next;
+  if (conn->pend_tail == c)
+    conn->pend_tail = prev;
+  c->pending = false;
+  c->pend_next = NULL;
+}
+
+/* Starts held-back calls, oldest first, while the gate lets them [loop]. */
+static void run_pending(crpc__conn *conn) {
+  while (conn->pend_head && !conn->dead) {
+    crpc_call *c = conn->pend_head;
+    if (!c->send_closed && gate_closed(conn, c))
+      return;
+    unpend(c);
+    if (c->send_closed || c->done)
+      continue; /* ended while it waited (deadline, reset) */
+    crpc__call_ref(c);
+    if (c->inline_unary)
+      run_inline(c);
+    else
+      dispatch(c);
+    crpc__call_unref(c);
+  }
+}
+
+static void on_conn_drained(crpc__conn *conn) { run_pending(conn); }
+
+/* The server's budget drained: every thread wakes its writers and gates. */
+static void thread_drained(void *arg) {
+  srv_thread *t = arg;
+  atomic_store(&t->drain_queued, false);
+  for (crpc__conn *c = t->conns; c; c = c->next)
+    crpc__conn_drained(c);
+}
+
+static void server_out_drained(crpc__budget *b) {
+  crpc_server *s = b->owner;
+  for (unsigned i = 0; s->threads && i < s->nthreads; i++) {
+    srv_thread *t = &s->threads[i];
+    if (atomic_exchange(&t->drain_queued, true))
+      continue;
+    t->drain_task.fn = thread_drained;
+    t->drain_task.arg = t;
+    crpc__loop_post_task(t->loop, &t->drain_task);
+  }
+}
+
 static void run_inline(crpc_call *c) {
   crpc__msgbuf *m;
   crpc_status st = {0};
@@ -659,6 +795,10 @@ static void inline_stream_close(crpc_call *c, bool cancelled) {
 static void dispatch(crpc_call *c) {
   crpc_server *s = c->conn->server;
   c->dispatched = true;
+  if (c->method->kind == CRPC_UNARY) {
+    c->unary_counted = true; /* until the kick sees it complete */
+    atomic_fetch_add(&c->conn->unary_inflight, 1);
+  }
   crpc__call_ref(c);
   if (crpc__workers_submit(s->workers, run_handler, c) != 0) {
     crpc__call_unref(c);
@@ -676,7 +816,14 @@ void crpc__server_kick(void *arg) {
   crpc_code code = c->status.code;
   size_t consume = c->to_consume;
   c->to_consume = 0;
+  bool closed = c->send_closed;
   pthread_mutex_unlock(&c->mu);
+  if (c->unary_counted && (closed || done) && c->conn) {
+    c->unary_counted = false; /* its handler is done: the gate may open */
+    atomic_fetch_sub(&c->conn->unary_inflight, 1);
+    if (c->conn->pend_head)
+      run_pending(c->conn);
+  }
   if (done || !c->conn)
     goto out;
   crpc__call_consume(c, consume);
@@ -829,7 +976,10 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
   if (end_stream)
     c->recv_closed = true;
   if (!(c->handler->flags & CRPC_HANDLER_NONBLOCKING)) {
-    dispatch(c);
+    if (gate_closed(c->conn, c))
+      pend(c);
+    else
+      dispatch(c);
   } else if (c->method->kind == CRPC_UNARY ||
              c->method->kind == CRPC_SERVER_STREAMING) {
     c->inline_unary = true; /* runs at END_STREAM, with the request */
@@ -850,9 +1000,12 @@ void crpc__server_on_end_stream(crpc_call *c) {
     abort_call(c, CRPC_INTERNAL, "request ended in the middle of a message");
     return;
   }
-  if (c->inline_unary && !c->send_closed)
-    run_inline(c);
-  else if (c->inline_stream) {
+  if (c->inline_unary && !c->send_closed) {
+    if (gate_closed(c->conn, c))
+      pend(c);
+    else
+      run_inline(c);
+  } else if (c->inline_stream) {
     crpc__server_on_data(c); /* messages that came with END_STREAM */
     if (!c->send_closed)
       inline_stream_close(c, false);
@@ -872,6 +1025,11 @@ void crpc__server_on_data_error(crpc_call *c, int rv) {
 }
 
 void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
+  unpend(c);
+  if (c->unary_counted && c->conn) {
+    c->unary_counted = false;
+    atomic_fetch_sub(&c->conn->unary_inflight, 1);
+  }
   pthread_mutex_lock(&c->mu);
   c->done = true;
   if (error_code != NGHTTP2_NO_ERROR || !c->eos_sent)
@@ -888,6 +1046,7 @@ void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
 void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   CRPC__UNUSED(code);
   CRPC__UNUSED(msg);
+  unpend(c);
   pthread_mutex_lock(&c->mu);
   c->done = true;
   c->cancelled = true;
@@ -994,7 +1153,8 @@ static bool take_slot(crpc_server *s) {
 static void start_conn(srv_thread *t, int fd, int lidx) {
   crpc_server *s = t->srv;
   listener *l = &s->listeners[lidx];
-  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed};
+  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed,
+                                         .on_drained = on_conn_drained};
   crpc__transport *tp = NULL;
   if (l->tls) {
     const char *why = NULL;
@@ -1013,6 +1173,9 @@ static void start_conn(srv_thread *t, int fd, int lidx) {
   conn->handshake_ms = s->opts.handshake_timeout_ms;
   conn->idle_ms = s->opts.idle_timeout_ms;
   conn->max_strikes = s->opts.max_ping_strikes;
+  conn->out.limit = s->max_conn_out;
+  conn->out_parent = &s->out;
+  conn->stall_ms = s->stall_ms;
   crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
   if (crpc__h2_session_new(conn, s->opts.max_concurrent_streams,
                            s->opts.max_header_list_size) != 0) {
@@ -1297,6 +1460,12 @@ void crpc_server_shutdown(crpc_server *s, int64_t grace_ms) {
   s->state = SRV_STOPPED;
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
+}
+
+size_t crpc_server_output_bytes(const crpc_server *s, size_t *peak) {
+  if (peak)
+    *peak = s ? atomic_load(&s->out.peak) : 0;
+  return s ? atomic_load(&s->out.used) : 0;
 }
 
 void crpc_server_wait(crpc_server *s) {

@@ -48,6 +48,15 @@ typedef struct crpc_channel_opts {
                                    connecting; 0: 20000; < 0: no limit */
   int64_t keepalive_timeout_ms; /* keepalive PING unanswered this long
                                   closes the connection; 0: 20000 */
+  size_t max_conn_output_bytes; /* request bytes queued toward a server
+                                   that does not read, before writers
+                                   wait (crpc_call_write blocks);
+                                   0: 4 MiB */
+  int64_t write_stall_timeout_ms; /* a connection with writers waiting
+                                     (or its output budget full) and no
+                                     byte of DATA accepted by the server
+                                     for this long is closed: its calls
+                                     end UNAVAILABLE; 0: 30000; < 0: never */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing

@@ -37,6 +37,19 @@ typedef struct crpc_server_opts {
                                    but unread, for one to close: for at
                                    most handshake_timeout_ms, then it is
                                    refused; 0: no limit */
+  /* Output memory: bytes of responses queued toward clients that do not
+   * read them. A connection over its budget gets no new handler until it
+   * drains (requests wait, holding only their request); a handler's
+   * crpc_call_write() waits; a unary response is packed once and the
+   * handler's arena freed. Over the server's budget, only connections
+   * with nothing queued get their next response out. */
+  size_t max_conn_output_bytes; /* per connection; 0: 4 MiB */
+  size_t max_output_bytes;      /* all connections; 0: 64 MiB */
+  int64_t write_stall_timeout_ms; /* a connection with a handler waiting
+                                     to write (or over its budget) whose
+                                     client accepts no DATA for this long
+                                     gets GOAWAY and is closed, its calls
+                                     cancelled; 0: 30000; < 0: never */
   uint32_t max_ping_strikes;    /* PING/SETTINGS frames < 1 s apart with
                                    no response sent in between, before
                                    GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */
@@ -126,6 +139,13 @@ CRPC_API void crpc_server_shutdown(crpc_server *s, int64_t grace_ms);
  * old credentials stay in use).
  */
 CRPC_API int crpc_server_reload_tls(crpc_server *s);
+
+/**
+ * Bytes of responses queued toward clients right now, over every
+ * connection (what max_output_bytes bounds); |*peak| (may be NULL) gets the
+ * most there has been since the server started. Any thread.
+ */
+CRPC_API size_t crpc_server_output_bytes(const crpc_server *s, size_t *peak);
 
 /** Blocks until crpc_server_shutdown() has completed (from another thread). */
 CRPC_API void crpc_server_wait(crpc_server *s);
