@@ -57,6 +57,31 @@ const crpc_method sec_bidi_method = {"/sec.Test/Bidi", CRPC_BIDI_STREAMING,
                                      &helloworld__hello_request__descriptor,
                                      &helloworld__hello_reply__descriptor};
 
+const crpc_method sec_big_method = {"/sec.Test/Big", CRPC_UNARY,
+                                    &helloworld__hello_request__descriptor,
+                                    &helloworld__hello_reply__descriptor};
+
+static crpc_code big(crpc_call *call, const ProtobufCMessage *reqm,
+                     ProtobufCMessage *respm, void *ud) {
+  const Helloworld__HelloRequest *req = (const void *)reqm;
+  Helloworld__HelloReply *resp = (void *)respm;
+  sec_server *s = ud;
+  pthread_mutex_lock(&s->mu);
+  atomic_fetch_add(&s->calls, 1);
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  size_t n = req->name ? strtoul(req->name, NULL, 10) : 0;
+  if (n > 16u << 20)
+    return CRPC_INVALID_ARGUMENT;
+  char *msg = crpc_call_arena_alloc(call, n + 1);
+  if (!msg)
+    return CRPC_RESOURCE_EXHAUSTED;
+  memset(msg, 'x', n);
+  msg[n] = '\0';
+  resp->message = msg;
+  return CRPC_OK;
+}
+
 static void trailer(crpc_call *call, const char *k, const char *v) {
   crpc_call_add_trailing_metadata(call, k, v, strlen(v));
 }
@@ -166,6 +191,7 @@ int sec_server_start(sec_server *s, const crpc_server_opts *opts,
                                  s)) != 0 ||
       (rv = crpc_server_register(s->srv, &sec_bidi_method, bidi, 0, s)) !=
           0 ||
+      (rv = crpc_server_register(s->srv, &sec_big_method, big, 0, s)) != 0 ||
       (hook && (rv = crpc_server_set_auth_hook(s->srv, hook, hook_ud)) != 0) ||
       (rv = crpc_server_listen(s->srv, "127.0.0.1:0", tls, &s->port)) != 0 ||
       (rv = crpc_server_start(s->srv)) != 0) {
@@ -214,6 +240,18 @@ long sec_wait_stall(sec_server *s, int stall_ms, int timeout_ms) {
   long n = s->writes;
   pthread_mutex_unlock(&s->mu);
   return n;
+}
+
+bool sec_wait_calls(sec_server *s, int n, int timeout_ms) {
+  struct timespec end;
+  deadline_in(&end, timeout_ms);
+  pthread_mutex_lock(&s->mu);
+  int rv = 0;
+  while (atomic_load(&s->calls) < n && rv == 0)
+    rv = pthread_cond_timedwait(&s->cv, &s->mu, &end);
+  bool ok = atomic_load(&s->calls) >= n;
+  pthread_mutex_unlock(&s->mu);
+  return ok;
 }
 
 bool sec_wait_streams_done(sec_server *s, int n, int timeout_ms) {

@@ -26,6 +26,9 @@ const char *sec_path(const char *file);
  * Bidi: each request name comes back prefixed with "echo:". */
 extern const crpc_method sec_stream_method;
 extern const crpc_method sec_bidi_method;
+/* Unary: the request's name is a size N; the reply's message is N bytes. */
+extern const crpc_method sec_big_method;
+
 
 typedef struct sec_server {
   crpc_server *srv;
@@ -55,6 +58,8 @@ void sec_server_stop(sec_server *s);
 long sec_wait_stall(sec_server *s, int stall_ms, int timeout_ms);
 /* Waits until |n| streaming handlers have returned; false on timeout. */
 bool sec_wait_streams_done(sec_server *s, int n, int timeout_ms);
+/* Waits until /sec.Test/Big has been invoked |n| times in all. */
+bool sec_wait_calls(sec_server *s, int n, int timeout_ms);
 
 /* "localhost:PORT" or "127.0.0.1:PORT" into a static buffer per call. */
 const char *sec_target(const char *host, int port);

@@ -527,6 +527,112 @@ static void never_reads(void **state) {
   sec_server_stop(&s);
 }
 
+/* ---- output memory (issue 11) ---- */
+
+/* A client that asks for |calls| unary responses of 1 MiB and never reads
+ * them: its stream windows stay 0 (|zero_window|), or they are huge and it
+ * never reads the socket. */
+static h2raw *big_unary_hog(int port, int calls, bool zero_window) {
+  h2raw *r = calloc(1, sizeof *r);
+  assert_int_equal(h2raw_connect(r, port), 0);
+  static const char magic[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  h2raw_send(r, magic, sizeof magic - 1);
+  uint8_t set[6] = {0, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0, 0, 0, 0};
+  if (!zero_window)
+    set[2] = 0x7f, set[3] = set[4] = set[5] = 0xff;
+  h2raw_frame(r, NGHTTP2_SETTINGS, 0, 0, set, 6);
+  if (!zero_window) {
+    uint8_t wu[4] = {0x7f, 0xff, 0x00, 0x00};
+    h2raw_frame(r, NGHTTP2_WINDOW_UPDATE, 0, 0, wu, 4);
+  }
+  Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
+  req.name = "1048576";
+  uint8_t buf[64];
+  size_t n = helloworld__hello_request__pack(&req, buf);
+  for (int i = 0; i < calls; i++) {
+    int32_t sid = h2raw_request(r, "/sec.Test/Big", NULL, 0, false);
+    h2raw_message(r, sid, buf, n, true);
+  }
+  return r;
+}
+
+
+static void big_call(int port) {
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, sec_target("127.0.0.1", port), NULL),
+                   0);
+  Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
+  req.name = "1048576";
+  ProtobufCMessage *resp = NULL;
+  crpc_status st = {0};
+  crpc_call_opts co = {.timeout_ms = WAIT};
+  crpc_code code = crpc_unary(ch, &sec_big_method, &co, &req.base, &resp, &st);
+  if (code != CRPC_OK)
+    fprintf(stderr, "big call: %s\n", crpc_status_message(&st));
+  assert_int_equal(code, CRPC_OK);
+  assert_int_equal(strlen(((Helloworld__HelloReply *)resp)->message),
+                   1048576);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  crpc_status_clear(&st);
+  crpc_channel_free(ch);
+}
+
+/* 4 connections x 64 calls for 1 MiB responses that are never read: the
+ * server holds about a connection budget (4 MiB) of them per connection,
+ * not 256 MiB, and serves a good client meanwhile. */
+static void unary_never_read(bool zero_window) {
+  sec_server s;
+  crpc_server_opts o = {.write_stall_timeout_ms = -1};
+  start(&s, &o);
+  big_call(s.port); /* the method's response size is known from here */
+  int base = atomic_load(&s.calls);
+  h2raw *r[4];
+  for (int i = 0; i < 4; i++)
+    r[i] = big_unary_hog(s.port, 64, zero_window);
+  /* every connection gets at least its budget's worth of handlers */
+  assert_true(sec_wait_calls(&s, base + 4 * 4, WAIT));
+  good_client_served(s.port);
+  big_call(s.port);
+  size_t peak = 0, now = crpc_server_output_bytes(s.srv, &peak);
+  int ran = atomic_load(&s.calls) - base - 1;
+  fprintf(stderr, "%s: %d of 256 handlers ran; %zu KiB queued, peak %zu "
+                  "KiB\n", zero_window ? "zero window" : "TCP unread", ran,
+          now >> 10, peak >> 10);
+  assert_true(peak <= (size_t)24 << 20); /* 4 x (4 MiB + one response) */
+  assert_true(ran < 4 * 8);
+  for (int i = 0; i < 4; i++)
+    attacker_free(r[i]);
+  sec_server_stop(&s);
+}
+
+static void unary_zero_window(void **state) {
+  (void)state;
+  unary_never_read(true);
+}
+
+static void unary_tcp_unread(void **state) {
+  (void)state;
+  unary_never_read(false);
+}
+
+/* A server stream whose client never reads holds its worker only until the
+ * write-stall timeout: GOAWAY, the connection closed, the handler free. */
+static void write_stall_timeout(void **state) {
+  (void)state;
+  sec_server s;
+  crpc_server_opts o = {.write_stall_timeout_ms = 300};
+  start(&s, &o);
+  h2raw *r = open_window_hog(s.port);
+  /* not a byte read (reading would be progress): the handler is freed
+   * first, then the connection is seen closed */
+  assert_true(sec_wait_streams_done(&s, 1, WAIT));
+  assert_true(h2raw_wait_closed(r, WAIT));
+  assert_true(r->got_goaway || r->dead);
+  attacker_free(r);
+  good_client_served(s.port);
+  sec_server_stop(&s);
+}
+
 int main(int argc, char **argv) {
   sec_init(argc, argv);
   signal(SIGPIPE, SIG_IGN);
@@ -540,6 +646,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(idle_connections),
       cmocka_unit_test(fd_exhaustion),
       cmocka_unit_test(never_reads),
+      cmocka_unit_test(unary_zero_window),
+      cmocka_unit_test(unary_tcp_unread),
+      cmocka_unit_test(write_stall_timeout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
