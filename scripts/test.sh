@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
 cmake -S . -B build-test -DCRPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-test -j"$(nproc)"
+# The exported symbols and the ABI against abi/libcrpc.abi, on a separate
+# non-sanitized RelWithDebInfo build of the library alone (build-abi/).
+bash scripts/abi-check.sh
 # libFuzzer: every target for a short, bounded time (FUZZ_SECONDS each; 0
 # skips); ctest below also replays each seed corpus. Run first so that
 # ctest's summary closes the output.
