@@ -2,6 +2,7 @@
 #   P/include/crpc/*.h
 #   P/<libdir>/libcrpc.a, libcrpc.so (+ soname links)
 #   P/bin/protoc-gen-crpc
+#   P/share/man/man1/protoc-gen-crpc.1
 #   P/<libdir>/cmake/crpc/  crpcConfig.cmake, crpcConfigVersion.cmake,
 #                           crpcTargets*.cmake, CrpcGenerate.cmake,
 #                           CrpcDependencies.cmake
@@ -32,6 +33,8 @@ install(TARGETS crpc_shared crpc_static protoc-gen-crpc
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/crpc
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
+install(FILES ${PROJECT_SOURCE_DIR}/protoc-gen-crpc/protoc-gen-crpc.1
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/proto/
   DESTINATION ${CMAKE_INSTALL_DATADIR}/crpc/proto
   FILES_MATCHING PATTERN "*.proto")
