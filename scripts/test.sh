@@ -10,6 +10,9 @@ cmake --build build-test -j"$(nproc)"
 # The exported symbols and the ABI against abi/libcrpc.abi, on a separate
 # non-sanitized RelWithDebInfo build of the library alone (build-abi/).
 bash scripts/abi-check.sh
+# The Debian packages: dpkg-buildpackage, lintian, and an outside project
+# built against the unpacked packages (build-deb/; nothing is installed).
+bash scripts/deb-check.sh
 # libFuzzer: every target for a short, bounded time (FUZZ_SECONDS each; 0
 # skips); ctest below also replays each seed corpus. Run first so that
 # ctest's summary closes the output.
