@@ -2,9 +2,12 @@
 #   P/include/crpc/*.h
 #   P/<libdir>/libcrpc.a, libcrpc.so (+ soname links)
 #   P/bin/protoc-gen-crpc
+#   P/share/man/man1/protoc-gen-crpc.1
 #   P/<libdir>/cmake/crpc/  crpcConfig.cmake, crpcConfigVersion.cmake,
-#                           crpcTargets*.cmake, CrpcGenerate.cmake
+#                           crpcTargets*.cmake, CrpcGenerate.cmake,
+#                           CrpcDependencies.cmake
 #   P/<libdir>/pkgconfig/crpc.pc
+#   P/share/crpc/proto/     the project's .proto files (proto/)
 #
 # find_package(crpc) gives crpc::crpc (the shared library), crpc::crpc_static,
 # crpc::protoc-gen-crpc and crpc_generate(). pkg-config: `pkg-config --cflags
@@ -30,14 +33,21 @@ install(TARGETS crpc_shared crpc_static protoc-gen-crpc
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/crpc
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
+install(FILES ${PROJECT_SOURCE_DIR}/protoc-gen-crpc/protoc-gen-crpc.1
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/proto/
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/crpc/proto
+  FILES_MATCHING PATTERN "*.proto")
 install(EXPORT crpcTargets
   NAMESPACE crpc::
   DESTINATION ${CRPC_INSTALL_CMAKEDIR})
 
+set(CRPC_INSTALL_PROTODIR ${CMAKE_INSTALL_DATADIR}/crpc/proto)
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/crpcConfig.cmake.in
   ${PROJECT_BINARY_DIR}/crpcConfig.cmake
-  INSTALL_DESTINATION ${CRPC_INSTALL_CMAKEDIR})
+  INSTALL_DESTINATION ${CRPC_INSTALL_CMAKEDIR}
+  PATH_VARS CRPC_INSTALL_PROTODIR)
 # 0.x: minor versions may break the API.
 write_basic_package_version_file(
   ${PROJECT_BINARY_DIR}/crpcConfigVersion.cmake
@@ -47,6 +57,7 @@ install(FILES
   ${PROJECT_BINARY_DIR}/crpcConfig.cmake
   ${PROJECT_BINARY_DIR}/crpcConfigVersion.cmake
   ${CMAKE_CURRENT_LIST_DIR}/CrpcGenerate.cmake
+  ${CMAKE_CURRENT_LIST_DIR}/CrpcDependencies.cmake
   DESTINATION ${CRPC_INSTALL_CMAKEDIR})
 
 # crpc.pc finds the prefix from its own location (${pcfiledir}), so that

@@ -99,16 +99,73 @@ static int write_response(const Response *resp) {
   return 0;
 }
 
+/* --help. The same list of errors is in protoc-gen-crpc.1 (the man page);
+ * tests/plugin/check_help.cmake keeps the two and the sources together. */
+static const char help_text[] =
+    "usage: protoc --plugin=protoc-gen-crpc=PATH --c_out=DIR --crpc_out=DIR\n"
+    "              [-I DIR]... foo.proto...\n"
+    "       protoc-gen-crpc --help | --version\n"
+    "\n"
+    "A protoc plugin: protoc runs it, writing a CodeGeneratorRequest to its\n"
+    "stdin. For every foo.proto that declares a service it writes\n"
+    "foo.crpc.h and foo.crpc.c (named as protoc names foo.pb-c.h: by the\n"
+    "proto's path below its -I directory) beside protoc-c's output; a file\n"
+    "without a service gets none. It takes no options. Names follow\n"
+    "protoc-c's: prefix <pkg>__<service>__<method>__ (call, call_async,\n"
+    "start, write, writes_done, read, finish, server_read, server_write),\n"
+    "types <Pkg>__<Service>_CrpcHandlers, <Pkg>__<Service>__<Method>_CrpcDone.\n"
+    "See protoc-gen-crpc(1).\n"
+    "\n"
+    "Errors (protoc prints \"--crpc_out: FILE: ...\" and fails; fix):\n"
+    "  generated name \"X\" (...) collides with \"Y\" (...)\n"
+    "      two names, ours or protoc-c's, are the same C identifier\n"
+    "      (e.g. methods Say and Say_Call): rename the method or service.\n"
+    "  method M: protoc-c names its member \"do\", a C keyword\n"
+    "      rename the method (rpc Do -> rpc DoIt).\n"
+    "  protoc-gen-crpc takes no options\n"
+    "      drop --crpc_opt and the \"opts:\" part of --crpc_out.\n"
+    "  protoc-c generates no code for this file ((pb_c_file).no_generate\n"
+    "      remove the option, or declare the service in another file.\n"
+    "  method M: input|output type T comes from F, for which protoc-c\n"
+    "  generates no code\n"
+    "      use a message from a file protoc-c generates.\n"
+    "  method M: input|output type T is not a message of the request\n"
+    "      the type must be a message, and its file imported.\n"
+    "  method M has no input|output type\n"
+    "      give the rpc its request and response messages.\n"
+    "  has no valid name / has no valid C name / without a valid name\n"
+    "      service, method and type names must make C identifiers:\n"
+    "      ASCII letters, digits and _.\n"
+    "  the package name is not a dotted identifier\n"
+    "  (pb_c_file).c_package \"X\" is not a dotted identifier\n"
+    "      use a.b.c with identifiers between the dots.\n"
+    "  the file name cannot be used in an #include\n"
+    "      rename the file: no control characters, '\"', '\\', '/*' or '*/'.\n"
+    "  malformed protobuf-c option (extension 1019)\n"
+    "      fix the (pb_c_file) / (pb_c_msg) options: import\n"
+    "      protobuf-c/protobuf-c.proto and use its fields.\n"
+    "  import \"F\" is not in the request / file to generate \"F\" is not in\n"
+    "  the request / a file in the request has no name\n"
+    "      a broken request: run the plugin through protoc 3 or later.\n"
+    "On stderr, exit status 1: \"stdin is not a CodeGeneratorRequest\" (run\n"
+    "it through protoc, not by hand), \"request larger than 512 MiB\",\n"
+    "\"reading stdin\" / \"writing stdout\" (an I/O error, with errno's text).\n";
+
 int main(int argc, char **argv) {
   if (argc > 1) {
     if (strcmp(argv[1], "--version") == 0) {
       puts("protoc-gen-crpc (crpc) for protoc-c 1.4.1 naming");
       return 0;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+      fputs(help_text, stdout);
+      return 0;
+    }
     fprintf(stderr,
             "usage: protoc --plugin=protoc-gen-crpc=%s --crpc_out=DIR "
             "foo.proto\n"
-            "(a protoc plugin: reads a CodeGeneratorRequest on stdin)\n",
+            "(a protoc plugin: reads a CodeGeneratorRequest on stdin; "
+            "--help for more)\n",
             argv[0]);
     return 1;
   }

@@ -8,6 +8,12 @@ bash scripts/setup-debian.sh
 cmake -S . -B build-test -DCRPC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
   -DCRPC_WERROR=ON >/dev/null
 cmake --build build-test -j"$(nproc)"
+# The exported symbols and the ABI against abi/libcrpc.abi, on a separate
+# non-sanitized RelWithDebInfo build of the library alone (build-abi/).
+bash scripts/abi-check.sh
+# The Debian packages: dpkg-buildpackage, lintian, and an outside project
+# built against the unpacked packages (build-deb/; nothing is installed).
+bash scripts/deb-check.sh
 # Warnings are errors here (CRPC_WERROR), never in a user's default build.
 # Two optimised builds, GCC and clang: some warnings (GCC's
 # maybe-uninitialized) only appear at -O2.

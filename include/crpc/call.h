@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * call.h: one RPC, client or server side.
  *
  * Thread safety: a call is used by one thread at a time, except
@@ -32,6 +33,8 @@ extern "C" {
  * the call was cancelled) or the message is over the send limit.
  */
 CRPC_API bool crpc_call_write(crpc_call *call, const ProtobufCMessage *msg);
+/** crpc_call_write() with |flags|: 0 or CRPC_WRITE_NO_COMPRESS. Same
+ * returns. */
 CRPC_API bool crpc_call_write2(crpc_call *call, const ProtobufCMessage *msg,
                                unsigned flags);
 

@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * channel.h: the client side. A channel is a (lazy, reconnecting) HTTP/2
  * connection to one target, shared by any number of threads and calls.
  */
@@ -12,6 +13,8 @@
 extern "C" {
 #endif
 
+/** A client's connection to one target, shared by any number of threads
+ * and calls. Opaque: crpc_channel_new(), crpc_channel_free(). */
 typedef struct crpc_channel crpc_channel;
 
 /**
@@ -27,32 +30,36 @@ typedef crpc_code (*crpc_call_creds_cb)(const char *method_path,
 /** Options; {0} (or NULL) is the documented default of every field. Copied
  * by crpc_channel_new(), never kept (pointers inside: see each field). */
 typedef struct crpc_channel_opts {
-  const crpc_tls_opts *tls;    /* NULL: clear text (h2c); copied */
-  size_t max_recv_msg_size;    /* 0: 4 MiB; SIZE_MAX: no limit */
-  size_t max_send_msg_size;    /* 0: no limit */
-  const crpc_mem *mem;         /* reserved: the runtime allocates with
+  const crpc_tls_opts *tls;    /**< NULL: clear text (h2c); copied */
+  size_t max_recv_msg_size;    /**< 0: 4 MiB; SIZE_MAX: no limit */
+  size_t max_send_msg_size;    /**< 0: no limit */
+  const crpc_mem *mem;         /**< reserved: the runtime allocates with
                                   libc for now; must be NULL */
-  ProtobufCAllocator *msg_allocator; /* NULL: protobuf-c's; must outlive */
-  const char *authority;       /* :authority; NULL: the target */
-  const char *compression;     /* default per-call encoding; NULL: identity */
-  int64_t initial_backoff_ms;  /* reconnect back-off start; 0: 1000 */
-  int64_t max_backoff_ms;      /* back-off cap; 0: 120000 */
-  int64_t keepalive_ms;        /* PING after this long without input; 0: off.
-                                  gRPC servers refuse pings more often than
-                                  every 5 minutes by default */
-  crpc_call_creds_cb call_creds; /* per-channel call credentials */
-  void *call_creds_user_data;
-  int allow_insecure_call_creds; /* send call creds over clear text */
-  int64_t handshake_timeout_ms; /* TLS handshake and the server's HTTP/2
+  ProtobufCAllocator *msg_allocator; /**< unpacks received messages; NULL:
+                                          protobuf-c's; must outlive the
+                                          channel and its messages */
+  const char *authority;       /**< :authority; NULL: the target */
+  const char *compression;     /**< default per-call encoding ("gzip",
+                                    "deflate"); NULL: identity */
+  int64_t initial_backoff_ms;  /**< reconnect back-off start; 0: 1000 */
+  int64_t max_backoff_ms;      /**< back-off cap; 0: 120000 */
+  int64_t keepalive_ms;        /**< PING after this long without input; 0:
+                                  off. gRPC servers refuse pings more often
+                                  than every 5 minutes by default */
+  crpc_call_creds_cb call_creds; /**< per-channel call credentials */
+  void *call_creds_user_data;  /**< passed to |call_creds| */
+  int allow_insecure_call_creds; /**< non-zero: send call creds over clear
+                                      text too */
+  int64_t handshake_timeout_ms; /**< TLS handshake and the server's HTTP/2
                                    SETTINGS must arrive within this after
                                    connecting; 0: 20000; < 0: no limit */
-  int64_t keepalive_timeout_ms; /* keepalive PING unanswered this long
+  int64_t keepalive_timeout_ms; /**< keepalive PING unanswered this long
                                   closes the connection; 0: 20000 */
-  size_t max_conn_output_bytes; /* request bytes queued toward a server
+  size_t max_conn_output_bytes; /**< request bytes queued toward a server
                                    that does not read, before writers
                                    wait (crpc_call_write blocks);
                                    0: 4 MiB */
-  int64_t write_stall_timeout_ms; /* a connection with writers waiting
+  int64_t write_stall_timeout_ms; /**< a connection with writers waiting
                                      (or its output budget full) and no
                                      byte of DATA accepted by the server
                                      for this long is closed: its calls
@@ -65,15 +72,17 @@ typedef struct crpc_channel_opts {
 
 /** Per-call options; {0} or NULL: no deadline, no metadata. */
 typedef struct crpc_call_opts {
-  int64_t timeout_ms;                  /* <= 0: no deadline */
-  const crpc_metadata *metadata;       /* request metadata; copied */
-  unsigned flags;                      /* CRPC_CALL_* */
-  const char *compression;             /* NULL: channel default */
-  crpc_metadata *initial_metadata_out; /* response headers appended here */
-  crpc_metadata *trailing_metadata_out; /* trailers appended here */
-  crpc_call_creds_cb call_creds;       /* per-call credentials (after the
+  int64_t timeout_ms;                  /**< <= 0: no deadline */
+  const crpc_metadata *metadata;       /**< request metadata; copied */
+  unsigned flags;                      /**< CRPC_CALL_* */
+  const char *compression;             /**< NULL: channel default */
+  crpc_metadata *initial_metadata_out; /**< response headers appended here
+                                            (yours; must outlive the call) */
+  crpc_metadata *trailing_metadata_out; /**< trailers appended here (yours;
+                                             must outlive the call) */
+  crpc_call_creds_cb call_creds;       /**< per-call credentials (after the
                                           channel's) */
-  void *call_creds_user_data;
+  void *call_creds_user_data;          /**< passed to |call_creds| */
 } crpc_call_opts;
 
 /**
@@ -121,13 +130,20 @@ CRPC_API int crpc_unary_async(crpc_channel *ch, const crpc_method *m,
                               const ProtobufCMessage *req, crpc_unary_cb cb,
                               void *user_data);
 
-/** For generated code: an async unary call whose typed callback |typed_cb|
- * is invoked through |adapter|. Same contract as crpc_unary_async(). */
+/** Any function pointer, converted back to its real type before a call
+ * (generated code's typed callbacks). */
 typedef void (*crpc_fn)(void);
+/** For generated code: calls |typed_cb|, converted back to the method's
+ * typed callback, with the arguments of a #crpc_unary_cb. Runs where a
+ * crpc_unary_cb would. */
 typedef void (*crpc_unary_adapter)(crpc_fn typed_cb, crpc_call *call,
                                    const crpc_status *st,
                                    const ProtobufCMessage *resp,
                                    void *user_data);
+/** For generated code (`P__call_async`): an async unary call whose typed
+ * callback |typed_cb| is invoked through |adapter|. Same contract as
+ * crpc_unary_async(): returns 0 and then runs the callback exactly once,
+ * or a negative CRPC_E* and never runs it. */
 CRPC_API int crpc_unary_async_typed(crpc_channel *ch, const crpc_method *m,
                                     const crpc_call_opts *opts,
                                     const ProtobufCMessage *req,

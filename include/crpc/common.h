@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * crpc - gRPC in plain C.
  *
  * common.h: export macro, allocator hook and the library's error codes.
@@ -17,23 +18,53 @@
 extern "C" {
 #endif
 
+/** Marks a function the shared library exports (the library is built with
+ * -fvisibility=hidden: only CRPC_API functions are part of the ABI). */
 #if defined(__GNUC__) || defined(__clang__)
 #define CRPC_API __attribute__((visibility("default")))
 #else
 #define CRPC_API
 #endif
 
+/** Major version of the headers compiled against (project(VERSION)). */
 #define CRPC_VERSION_MAJOR 0
+/** Minor version of the headers; in 0.x a new minor may change the API. */
 #define CRPC_VERSION_MINOR 1
+/** Patch version of the headers. */
 #define CRPC_VERSION_PATCH 0
+/** "MAJOR.MINOR.PATCH" of the headers; compare with crpc_version() to see
+ * the library that is actually loaded. */
 #define CRPC_VERSION_STRING "0.1.0"
 
-/** The version of the library that is running, e.g. "0.1.0". */
+/**
+ * The version of the library that is running, e.g. "0.1.0" (the shared
+ * library loaded at run time, which may be newer than the headers'
+ * CRPC_VERSION_STRING).
+ *
+ * Returns a static string, never NULL. Thread safety: any thread.
+ */
 CRPC_API const char *crpc_version(void);
 
-/*
- * The API error codes. One table generates the enum, crpc_strerror() and
- * crpc_err_name() (libuv's UV_ERRNO_MAP).
+/**
+ * The API error codes, as XX(name, value, message) entries. One table
+ * generates the enum #crpc_errno, crpc_strerror() and crpc_err_name()
+ * (libuv's UV_ERRNO_MAP):
+ *
+ * | code | value | meaning |
+ * |---|---|---|
+ * | CRPC_EINVAL | -1 | invalid argument |
+ * | CRPC_ENOMEM | -2 | out of memory |
+ * | CRPC_ETARGET | -3 | cannot parse or resolve the target address |
+ * | CRPC_EADDRINUSE | -4 | address already in use |
+ * | CRPC_ESYS | -5 | a system call failed (see errno) |
+ * | CRPC_ESTATE | -6 | operation not allowed in the object's current state |
+ * | CRPC_ECLOSED | -7 | the object is shutting down or closed |
+ * | CRPC_EEXIST | -8 | already registered |
+ * | CRPC_ETLS | -9 | TLS configuration failed |
+ * | CRPC_EMETADATA | -10 | invalid or reserved metadata key or value |
+ * | CRPC_ETOOBIG | -11 | message larger than the configured limit |
+ * | CRPC_EPROTO | -12 | protocol error from the peer |
+ * | CRPC_EENCODING | -13 | unknown or unsupported compression encoding |
  */
 #define CRPC_ERRNO_MAP(XX)                                                     \
   XX(EINVAL, -1, "invalid argument")                                           \
@@ -50,55 +81,81 @@ CRPC_API const char *crpc_version(void);
   XX(EPROTO, -12, "protocol error from the peer")                              \
   XX(EENCODING, -13, "unknown or unsupported compression encoding")
 
+/**
+ * The negative error codes API functions return (0 is success); see
+ * CRPC_ERRNO_MAP for the list. Values are stable: they are part of the ABI.
+ */
 typedef enum crpc_errno {
+/** \cond INTERNAL */
 #define CRPC__ERR_ENUM(name, val, msg) CRPC_##name = (val),
   CRPC_ERRNO_MAP(CRPC__ERR_ENUM)
 #undef CRPC__ERR_ENUM
+  /** \endcond */
 } crpc_errno;
 
 /**
- * A message for an error code. Never NULL: unknown codes get "unknown error".
- * Thread safety: any thread.
+ * A message for an error code |rv| (a CRPC_E* value, e.g. "invalid
+ * argument").
+ *
+ * Returns a static string, never NULL: 0 gives "success" and unknown codes
+ * "unknown error". Thread safety: any thread.
  */
 CRPC_API const char *crpc_strerror(int rv);
 
-/** The enum's name of an error code without the prefix, e.g. "EINVAL". */
+/**
+ * The enum's name of an error code without the CRPC_ prefix, e.g. "EINVAL"
+ * for CRPC_EINVAL.
+ *
+ * Returns a static string, never NULL: "OK" for 0, "UNKNOWN" for a code
+ * that is not in the table. Thread safety: any thread.
+ */
 CRPC_API const char *crpc_err_name(int rv);
 
-/*
- * Allocator, the same shape as nghttp2_mem. Passing NULL where a crpc_mem is
- * taken means the C library's allocator. The struct is copied; crpc never
- * keeps the pointer.
- */
+/** Allocates |size| bytes, as malloc(); NULL on failure. */
 typedef void *(*crpc_malloc)(size_t size, void *mem_user_data);
+/** Frees memory from the same allocator, as free(); NULL-safe. */
 typedef void (*crpc_free)(void *ptr, void *mem_user_data);
+/** Allocates zeroed memory, as calloc(); NULL on failure. */
 typedef void *(*crpc_calloc)(size_t nmemb, size_t size, void *mem_user_data);
+/** Resizes memory, as realloc(); NULL on failure (|ptr| stays valid). */
 typedef void *(*crpc_realloc)(void *ptr, size_t size, void *mem_user_data);
 
+/**
+ * Allocator, the same shape as nghttp2_mem. Passing NULL where a crpc_mem is
+ * taken means the C library's allocator. The struct is copied; crpc never
+ * keeps the pointer. The functions may be called from any of crpc's
+ * threads, concurrently: they must be thread-safe.
+ */
 typedef struct crpc_mem {
-  void *mem_user_data;
-  crpc_malloc malloc;
-  crpc_free free;
-  crpc_calloc calloc;
-  crpc_realloc realloc;
+  void *mem_user_data;  /**< passed as the last argument of every function */
+  crpc_malloc malloc;   /**< malloc() */
+  crpc_free free;       /**< free() */
+  crpc_calloc calloc;   /**< calloc() */
+  crpc_realloc realloc; /**< realloc() */
 } crpc_mem;
 
-/* Log levels for crpc_set_log_callback. */
+/** Log levels for crpc_set_log_callback(), most severe first. */
 typedef enum crpc_log_level {
-  CRPC_LOG_ERROR = 0,
-  CRPC_LOG_WARN = 1,
-  CRPC_LOG_INFO = 2,
-  CRPC_LOG_DEBUG = 3
+  CRPC_LOG_ERROR = 0, /**< something failed */
+  CRPC_LOG_WARN = 1,  /**< something unexpected, handled */
+  CRPC_LOG_INFO = 2,  /**< informational */
+  CRPC_LOG_DEBUG = 3  /**< detail for debugging */
 } crpc_log_level;
 
+/**
+ * Receives one log line |msg| (NUL-terminated, no newline; borrowed for the
+ * call) at |level|. It runs on whichever crpc thread logs, reactor threads
+ * included, possibly concurrently: it must be thread-safe and should not
+ * block (a reactor waits for it).
+ */
 typedef void (*crpc_log_cb)(crpc_log_level level, const char *msg,
                             void *user_data);
 
 /**
- * Route the library's log lines to |cb| (NULL restores the default, which
- * writes warnings and errors to stderr when CRPC_LOG is set in the
- * environment, e.g. CRPC_LOG=debug). Thread safety: call before creating
- * channels or servers.
+ * Route the library's log lines up to |max_level| to |cb|, with
+ * |user_data| (NULL restores the default, which writes warnings and errors
+ * to stderr when CRPC_LOG is set in the environment, e.g. CRPC_LOG=debug).
+ * Thread safety: call before creating channels or servers.
  */
 CRPC_API void crpc_set_log_callback(crpc_log_cb cb, crpc_log_level max_level,
                                     void *user_data);

@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * crpc.h: the umbrella header. See README.md for a tour.
  */
 #ifndef CRPC_CRPC_H

@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * health.h: the standard health service, grpc.health.v1.Health, built in.
  *
  * Kubernetes gRPC probes, grpc_health_probe, Envoy, nginx and gRPC's own

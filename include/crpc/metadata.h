@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * metadata.h: gRPC custom metadata (request headers, response headers,
  * trailers).
  *

@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * method.h: what generated code hands the runtime. A method is its full
  * path, its kind and protoc-c's message descriptors; a service is a table
  * of methods plus the trampolines that adapt a typed handler table.
@@ -15,20 +16,31 @@
 extern "C" {
 #endif
 
+/** One RPC, client or server side (call.h). Opaque; created by
+ * crpc_call_start() and the generated stubs, or by the server for a
+ * handler. */
 typedef struct crpc_call crpc_call;
 
+/** The four kinds of RPC, from whether each side streams. */
 typedef enum crpc_method_kind {
-  CRPC_UNARY = 0,
-  CRPC_SERVER_STREAMING = 1,
-  CRPC_CLIENT_STREAMING = 2,
-  CRPC_BIDI_STREAMING = 3
+  CRPC_UNARY = 0,            /**< one request, one response */
+  CRPC_SERVER_STREAMING = 1, /**< one request, a stream of responses */
+  CRPC_CLIENT_STREAMING = 2, /**< a stream of requests, one response */
+  CRPC_BIDI_STREAMING = 3    /**< streams both ways */
 } crpc_method_kind;
 
+/**
+ * One method, as generated code describes it (the generated
+ * `pkg__service__crpc_methods[]` tables). Static data: crpc keeps the
+ * pointer, which must outlive every channel call and server using it.
+ */
 typedef struct crpc_method {
-  const char *path; /* "/helloworld.Greeter/SayHello" */
-  crpc_method_kind kind;
-  const ProtobufCMessageDescriptor *input;  /* protoc-c's descriptor */
-  const ProtobufCMessageDescriptor *output; /* protoc-c's descriptor */
+  const char *path;      /**< "/helloworld.Greeter/SayHello", as on the wire */
+  crpc_method_kind kind; /**< unary or which side streams */
+  const ProtobufCMessageDescriptor *input;  /**< protoc-c's descriptor of
+                                                 the request message */
+  const ProtobufCMessageDescriptor *output; /**< protoc-c's descriptor of
+                                                 the response message */
 } crpc_method;
 
 /**
@@ -54,13 +66,18 @@ typedef crpc_code (*crpc_method_trampoline)(crpc_call *call,
                                             ProtobufCMessage *resp,
                                             void *user_data);
 
+/**
+ * A service, as generated code describes it (`pkg__service__crpc_service`):
+ * its methods and the trampolines that call the typed handler table given
+ * to crpc_server_register_service(). Static data, kept by the server.
+ */
 typedef struct crpc_service {
-  const char *name; /* "helloworld.Greeter" */
-  size_t n_methods;
-  const crpc_method *methods;
-  const crpc_method_trampoline *trampolines; /* n_methods entries */
-  size_t handlers_size; /* sizeof the generated typed handler table */
-  const ProtobufCServiceDescriptor *pbc; /* protoc-c's; may be NULL */
+  const char *name;           /**< "helloworld.Greeter" */
+  size_t n_methods;           /**< entries in |methods| and |trampolines| */
+  const crpc_method *methods; /**< the methods, in .proto order */
+  const crpc_method_trampoline *trampolines; /**< n_methods entries */
+  size_t handlers_size; /**< sizeof the generated typed handler table */
+  const ProtobufCServiceDescriptor *pbc; /**< protoc-c's; may be NULL */
 } crpc_service;
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * server.h: listeners, reactor threads, method dispatch.
  */
 #ifndef CRPC_SERVER_H
@@ -11,26 +12,28 @@
 extern "C" {
 #endif
 
+/** A server: listeners, reactor threads, registered methods. Opaque:
+ * crpc_server_new(), crpc_server_free(). */
 typedef struct crpc_server crpc_server;
 
 /** Options; {0} or NULL: the documented defaults. Copied, never kept. */
 typedef struct crpc_server_opts {
-  unsigned reactor_threads;        /* 0: number of CPUs */
-  unsigned max_workers;            /* blocking handler threads; 0: 256 */
-  size_t max_recv_msg_size;        /* 0: 4 MiB; SIZE_MAX: no limit */
-  size_t max_send_msg_size;        /* 0: no limit */
-  uint32_t max_concurrent_streams; /* per connection; 0: 100 */
-  uint32_t max_header_list_size;   /* bytes; 0: 16 KiB */
-  const crpc_mem *mem;             /* reserved: the runtime allocates
+  unsigned reactor_threads;        /**< 0: number of CPUs */
+  unsigned max_workers;            /**< blocking handler threads; 0: 256 */
+  size_t max_recv_msg_size;        /**< 0: 4 MiB; SIZE_MAX: no limit */
+  size_t max_send_msg_size;        /**< 0: no limit */
+  uint32_t max_concurrent_streams; /**< per connection; 0: 100 */
+  uint32_t max_header_list_size;   /**< bytes; 0: 16 KiB */
+  const crpc_mem *mem;             /**< reserved: the runtime allocates
                                       with libc for now; must be NULL */
   /* Defences against hostile peers. */
-  int64_t handshake_timeout_ms; /* a new connection must finish its TLS
+  int64_t handshake_timeout_ms; /**< a new connection must finish its TLS
                                    handshake and HTTP/2 preface within
                                    this, or it is closed (slow-loris);
                                    0: 20000; < 0: no limit */
-  int64_t idle_timeout_ms;      /* GOAWAY and close a connection that has
+  int64_t idle_timeout_ms;      /**< GOAWAY and close a connection that has
                                    had no call for this long; 0: never */
-  uint32_t max_connections;     /* open connections; at the limit a new
+  uint32_t max_connections;     /**< open connections; at the limit a new
                                    one replaces the oldest connection
                                    without a call (of its reactor thread,
                                    else of another), or waits, accepted
@@ -43,14 +46,16 @@ typedef struct crpc_server_opts {
    * crpc_call_write() waits; a unary response is packed once and the
    * handler's arena freed. Over the server's budget, only connections
    * with nothing queued get their next response out. */
-  size_t max_conn_output_bytes; /* per connection; 0: 4 MiB */
-  size_t max_output_bytes;      /* all connections; 0: 64 MiB */
-  int64_t write_stall_timeout_ms; /* a connection with a handler waiting
+  size_t max_conn_output_bytes; /**< output budget per connection (see
+                                   above); 0: 4 MiB */
+  size_t max_output_bytes;      /**< output budget over all connections;
+                                   0: 64 MiB */
+  int64_t write_stall_timeout_ms; /**< a connection with a handler waiting
                                      to write (or over its budget) whose
                                      client accepts no DATA for this long
                                      gets GOAWAY and is closed, its calls
                                      cancelled; 0: 30000; < 0: never */
-  uint32_t max_ping_strikes;    /* PING/SETTINGS frames < 1 s apart with
+  uint32_t max_ping_strikes;    /**< PING/SETTINGS frames < 1 s apart with
                                    no response sent in between, before
                                    GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */
 } crpc_server_opts;

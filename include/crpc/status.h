@@ -1,4 +1,5 @@
-/*
+/**
+ * \file
  * status.h: the 17 gRPC status codes and the status object an RPC ends with.
  */
 #ifndef CRPC_STATUS_H
@@ -12,23 +13,30 @@ extern "C" {
 
 /** gRPC status codes; the values are the wire values of grpc-status. */
 typedef enum crpc_code {
-  CRPC_OK = 0,
-  CRPC_CANCELLED = 1,
-  CRPC_UNKNOWN = 2,
-  CRPC_INVALID_ARGUMENT = 3,
-  CRPC_DEADLINE_EXCEEDED = 4,
-  CRPC_NOT_FOUND = 5,
-  CRPC_ALREADY_EXISTS = 6,
-  CRPC_PERMISSION_DENIED = 7,
-  CRPC_RESOURCE_EXHAUSTED = 8,
-  CRPC_FAILED_PRECONDITION = 9,
-  CRPC_ABORTED = 10,
-  CRPC_OUT_OF_RANGE = 11,
-  CRPC_UNIMPLEMENTED = 12,
-  CRPC_INTERNAL = 13,
-  CRPC_UNAVAILABLE = 14,
-  CRPC_DATA_LOSS = 15,
-  CRPC_UNAUTHENTICATED = 16
+  CRPC_OK = 0,        /**< not an error */
+  CRPC_CANCELLED = 1, /**< cancelled, typically by the caller */
+  CRPC_UNKNOWN =
+      2, /**< unknown error (e.g. a status from another error space) */
+  CRPC_INVALID_ARGUMENT = 3, /**< the client sent an invalid argument */
+  CRPC_DEADLINE_EXCEEDED =
+      4,                   /**< the deadline passed before the call completed */
+  CRPC_NOT_FOUND = 5,      /**< a requested entity was not found */
+  CRPC_ALREADY_EXISTS = 6, /**< the entity the client tried to create exists */
+  CRPC_PERMISSION_DENIED = 7, /**< the caller may not do this */
+  CRPC_RESOURCE_EXHAUSTED =
+      8, /**< a resource or limit ran out (e.g. message size) */
+  CRPC_FAILED_PRECONDITION =
+      9,             /**< the system is not in a state the operation needs */
+  CRPC_ABORTED = 10, /**< aborted, e.g. by a concurrency conflict */
+  CRPC_OUT_OF_RANGE = 11, /**< past the valid range */
+  CRPC_UNIMPLEMENTED =
+      12, /**< the method is not implemented or not supported */
+  CRPC_INTERNAL =
+      13, /**< an internal invariant broke (e.g. a malformed message) */
+  CRPC_UNAVAILABLE =
+      14,              /**< the service is unavailable (retry with back-off) */
+  CRPC_DATA_LOSS = 15, /**< unrecoverable data loss or corruption */
+  CRPC_UNAUTHENTICATED = 16 /**< no valid authentication credentials */
 } crpc_code;
 
 /**
@@ -38,10 +46,11 @@ typedef enum crpc_code {
  * with crpc_status_clear().
  */
 typedef struct crpc_status {
-  crpc_code code;
-  char *message;
-  uint8_t *details;
-  size_t details_len;
+  crpc_code code;     /**< the gRPC status code */
+  char *message;      /**< grpc-message, decoded; owned; may be NULL */
+  uint8_t *details;   /**< grpc-status-details-bin bytes (a serialized
+                           google.rpc.Status); owned; may be NULL */
+  size_t details_len; /**< bytes in |details| */
 } crpc_status;
 
 /** Frees message and details and resets |st| to {0}. NULL-safe. */

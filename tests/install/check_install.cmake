@@ -6,8 +6,16 @@
 # and runs both.
 #   -DBUILD_DIR= -DSOURCE_DIR= -DWORK_DIR= -DCC= -DPROTOC= -DPROTOC_GEN_C=
 #   -DPKG_CONFIG= -DGENERATOR= -DSANITIZE=ON|OFF
+# With -DPREFIX=<dir> instead of -DBUILD_DIR, nothing is installed: the
+# programs are built against what is already in <dir> (scripts/deb-check.sh:
+# the Debian packages unpacked into <root>, PREFIX=<root>/usr).
+cmake_policy(SET CMP0009 NEW)  # GLOB_RECURSE does not follow symlinks
 file(REMOVE_RECURSE ${WORK_DIR})
-set(prefix ${WORK_DIR}/prefix)
+if(DEFINED PREFIX)
+  set(prefix ${PREFIX})
+else()
+  set(prefix ${WORK_DIR}/prefix)
+endif()
 
 function(run what)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
@@ -19,8 +27,10 @@ function(run what)
   message(STATUS "${what}: ok")
 endfunction()
 
-run("cmake --install"
-    ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+if(NOT DEFINED PREFIX)
+  run("cmake --install"
+      ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+endif()
 
 set(flags)
 if(SANITIZE)
@@ -37,6 +47,15 @@ run("configure consumer"
     -DCMAKE_BUILD_TYPE=Debug
     "-DCMAKE_C_FLAGS=${flags_str}"
     "-DCMAKE_EXE_LINKER_FLAGS=${flags_str}")
+# The crpc found is the one in the prefix, not one installed elsewhere.
+file(STRINGS ${WORK_DIR}/consumer/CMakeCache.txt crpc_dir REGEX "^crpc_DIR:")
+string(REGEX REPLACE "^crpc_DIR:[A-Z]+=" "" crpc_dir "${crpc_dir}")
+file(REAL_PATH ${prefix} real_prefix)
+file(REAL_PATH "${crpc_dir}" crpc_dir)
+string(FIND "${crpc_dir}" "${real_prefix}/" at)
+if(NOT at EQUAL 0)
+  message(FATAL_ERROR "find_package(crpc) found ${crpc_dir}, outside ${prefix}")
+endif()
 run("build consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
 run("run consumer" ${WORK_DIR}/consumer/consumer)
 message(STATUS "${out}")
