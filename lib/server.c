@@ -63,6 +63,7 @@ struct srv_thread {
 enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
 
 struct crpc_server {
+  crpc_mem mem; /* the user's, copied: everything the server makes */
   crpc_server_opts opts;
   size_t max_recv;
   listener listeners[MAX_LISTENERS];
@@ -88,11 +89,14 @@ struct crpc_server {
 
 int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
   crpc_server_opts none = {0};
-  if (!out || (opts && opts->mem))
-    return CRPC_EINVAL; /* a custom allocator is not honoured yet */
-  crpc_server *s = calloc(1, sizeof *s);
+  crpc_mem mem;
+  if (!out)
+    return CRPC_EINVAL;
+  crpc__mem_init(&mem, opts ? opts->mem : NULL);
+  crpc_server *s = crpc__calloc(&mem, 1, sizeof *s);
   if (!s)
     return CRPC_ENOMEM;
+  s->mem = mem;
   s->opts = opts ? *opts : none;
   s->opts.mem = NULL; /* copied, never kept */
   s->max_recv = s->opts.max_recv_msg_size ? s->opts.max_recv_msg_size
@@ -133,7 +137,8 @@ static int add_method(crpc_server *s, const crpc_method *m, crpc_handler h,
     return CRPC_EEXIST;
   if (s->nmethods == s->capmethods) {
     size_t cap = s->capmethods ? 2 * s->capmethods : 16;
-    crpc__server_method *nm = realloc(s->methods, cap * sizeof *nm);
+    crpc__server_method *nm = crpc__realloc(&s->mem, s->methods,
+                                            cap * sizeof *nm);
     if (!nm)
       return CRPC_ENOMEM;
     s->methods = nm;
@@ -167,11 +172,12 @@ int crpc_server_register_service(crpc_server *s, const crpc_service *svc,
   for (size_t i = 0; i < svc->n_methods; i++)
     if (find_method(s, svc->methods[i].path, strlen(svc->methods[i].path)))
       return CRPC_EEXIST;
-  void **tables = realloc(s->tables, (s->ntables + 1) * sizeof *tables);
+  void **tables = crpc__realloc(&s->mem, s->tables,
+                                (s->ntables + 1) * sizeof *tables);
   if (!tables)
     return CRPC_ENOMEM;
   s->tables = tables;
-  void *copy = malloc(svc->handlers_size ? svc->handlers_size : 1);
+  void *copy = crpc__malloc(&s->mem, svc->handlers_size);
   if (!copy)
     return CRPC_ENOMEM;
   memcpy(copy, handlers, svc->handlers_size);
@@ -200,13 +206,13 @@ int crpc_server_listen(crpc_server *s, const char *addr,
     snprintf(buf, sizeof buf, "[::]%s", addr);
     addr = buf;
   }
-  int n = crpc__resolve(addr, true, addrs, 1, NULL);
+  int n = crpc__resolve(addr, true, addrs, 1, NULL, &s->mem);
   if (n < 0)
     return n == CRPC_ENOMEM ? n : CRPC_ETARGET;
   void *ctx = NULL;
   if (tls) {
     const char *why = NULL;
-    int rv = crpc__tls_server_ctx_new(tls, &ctx, &why);
+    int rv = crpc__tls_server_ctx_new(tls, &s->mem, &ctx, &why);
     if (rv != 0) {
       crpc__log_error("TLS listener %s: %s", addr, why ? why : "failed");
       return rv;
@@ -217,14 +223,14 @@ int crpc_server_listen(crpc_server *s, const char *addr,
   if (fd < 0 && addr == buf) {
     /* no IPv6: fall back to IPv4 any */
     snprintf(buf, sizeof buf, "0.0.0.0%s", strrchr(buf, ':'));
-    if (crpc__resolve(buf, true, addrs, 1, NULL) > 0)
+    if (crpc__resolve(buf, true, addrs, 1, NULL, &s->mem) > 0)
       fd = crpc__sock_listen(&addrs[0], &port);
   } else if (fd >= 0 && addr == buf) {
     /* [::] with V6ONLY: add the IPv4 side on the same port */
     char v4[64];
     snprintf(v4, sizeof v4, "0.0.0.0:%d", port);
     crpc__addr a4;
-    if (crpc__resolve(v4, true, &a4, 1, NULL) > 0 &&
+    if (crpc__resolve(v4, true, &a4, 1, NULL, &s->mem) > 0 &&
         s->nlisteners + 1 < MAX_LISTENERS) {
       int fd4 = crpc__sock_listen(&a4, NULL);
       if (fd4 >= 0) {
@@ -297,26 +303,26 @@ static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
   nva[n++] = NV_LIT("grpc-status", code);
   if (c->status.message && c->status.message[0]) {
     size_t elen;
-    char *enc = crpc__percent_encode(c->status.message,
-                                     strlen(c->status.message), &elen);
+    char *enc = crpc__percent_encode_m(&c->mem, c->status.message,
+                                       strlen(c->status.message), &elen);
     char *copy = enc ? crpc__arena_alloc(&c->nv_arena, elen + 1) : NULL;
     if (copy) {
       memcpy(copy, enc, elen + 1);
       nva[n++] = NV_LIT("grpc-message", copy);
     }
-    free(enc);
+    crpc__free(&c->mem, enc);
   }
   if (c->status.details_len) {
     char *b64;
     size_t blen;
-    if (crpc__base64_encode(c->status.details, c->status.details_len, &b64,
-                            &blen) == 0) {
+    if (crpc__base64_encode_m(&c->mem, c->status.details,
+                              c->status.details_len, &b64, &blen) == 0) {
       char *copy = crpc__arena_alloc(&c->nv_arena, blen + 1);
       if (copy) {
         memcpy(copy, b64, blen + 1);
         nva[n++] = NV_LIT("grpc-status-details-bin", copy);
       }
-      free(b64);
+      crpc__free(&c->mem, b64);
     }
   }
   return n;
@@ -399,7 +405,7 @@ static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...) {
   crpc__status_set(&c->status, code, "%s", msg);
   c->send_closed = true;
   c->cancelled = true;
-  crpc__msgq_clear(&c->sendq);
+  crpc__msgq_clear(&c->sendq, &c->mem);
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   crpc__log_debug("%s: %s %s", c->peer, crpc_code_name(code), msg);
@@ -449,7 +455,8 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     pthread_cond_wait(&c->cv, &c->mu);
   pthread_mutex_unlock(&c->mu);
   if (code == CRPC_OK && resp) {
-    int rv = crpc__frame_message(resp, c->send_enc, c->max_send, &m);
+    int rv = crpc__frame_message(&c->mem, resp, c->send_enc, c->max_send,
+                                 &m);
     if (rv != 0) {
       code = rv == CRPC_ETOOBIG ? CRPC_RESOURCE_EXHAUSTED : CRPC_INTERNAL;
       crpc_call_set_status_message(
@@ -461,7 +468,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     /* past the deadline the handler's answer no longer counts */
     code = CRPC_DEADLINE_EXCEEDED;
     crpc_call_set_status_message(c, "deadline exceeded");
-    free(m);
+    crpc__free(&c->mem, m);
     m = NULL;
   }
   pthread_mutex_lock(&c->mu);
@@ -478,7 +485,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     crpc__call_kick_locked(c);
   }
   pthread_mutex_unlock(&c->mu);
-  free(m);
+  crpc__free(&c->mem, m);
 }
 
 /* The server's auth hook, before the handler and on its thread. False when
@@ -502,9 +509,10 @@ static bool authorized(crpc_call *c) {
   return false;
 }
 
-/* Reads the single request of a unary / server-streaming call. */
+/* Reads the single request of a unary / server-streaming call; crpc frees
+ * it after the handler, so it comes from the server's allocator. */
 static bool read_request(crpc_call *c, ProtobufCMessage **req) {
-  if (crpc_call_read(c, req))
+  if (crpc__call_read(c, req, &c->pbc))
     return true;
   pthread_mutex_lock(&c->mu);
   bool cancelled = c->cancelled || c->cancel_requested || c->done;
@@ -528,7 +536,7 @@ static void run_handler(void *arg) {
     if (kind == CRPC_UNARY) {
       crpc__msgbuf *extra;
       if (crpc__call_next_message(c, &extra)) {
-        free(extra);
+        crpc__free(&c->mem, extra);
         crpc_call_set_status_message(c, "more than one request message for "
                                         "a unary method");
         complete(c, CRPC_INTERNAL, NULL);
@@ -546,7 +554,7 @@ static void run_handler(void *arg) {
   complete(c, invoke(c, req, resp), resp);
 out:
   if (req)
-    protobuf_c_message_free_unpacked(req, NULL);
+    protobuf_c_message_free_unpacked(req, &c->pbc);
   crpc__call_unref(c); /* the worker's reference */
 }
 
@@ -562,18 +570,19 @@ static void run_inline(crpc_call *c) {
   if (m)
     crpc__call_consume(c, m->len + 5);
   if (!m || extra) {
-    free(m);
+    crpc__free(&c->mem, m);
     abort_call(c, CRPC_INTERNAL, "%s", m ? "more than one request message"
                                          : "missing request message");
     return;
   }
   if (!authorized(c)) {
-    free(m);
+    crpc__free(&c->mem, m);
     return;
   }
-  crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
-                                         c->recv_enc, c->max_recv, &req, &st);
-  free(m);
+  crpc_code code = crpc__unframe_message(&c->mem, c->method->input, &c->pbc,
+                                         m, c->recv_enc, c->max_recv, &req,
+                                         &st);
+  crpc__free(&c->mem, m);
   if (code != CRPC_OK) {
     abort_call(c, code, "%s", crpc_status_message(&st));
     crpc_status_clear(&st);
@@ -582,7 +591,7 @@ static void run_inline(crpc_call *c) {
   resp = c->method->kind == CRPC_UNARY ? new_response(c) : NULL;
   code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
                                                : CRPC_RESOURCE_EXHAUSTED;
-  protobuf_c_message_free_unpacked(req, NULL);
+  protobuf_c_message_free_unpacked(req, &c->pbc);
   complete(c, code, resp);
 }
 
@@ -599,17 +608,17 @@ void crpc__server_on_data(crpc_call *c) {
     if (!m)
       return;
     ProtobufCMessage *req = NULL;
-    crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
-                                           c->recv_enc, c->max_recv, &req,
-                                           &st);
-    free(m);
+    crpc_code code = crpc__unframe_message(&c->mem, c->method->input,
+                                           &c->pbc, m, c->recv_enc,
+                                           c->max_recv, &req, &st);
+    crpc__free(&c->mem, m);
     if (code != CRPC_OK) {
       abort_call(c, code, "%s", crpc_status_message(&st));
       crpc_status_clear(&st);
       return;
     }
     code = invoke(c, req, NULL);
-    protobuf_c_message_free_unpacked(req, NULL);
+    protobuf_c_message_free_unpacked(req, &c->pbc);
     if (code != CRPC_OK) { /* the handler ends the call early */
       c->final_invoked = true;
       complete(c, code, NULL);
@@ -698,7 +707,7 @@ static void on_deadline(crpc__timer *t) {
 int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
   crpc_server *s = conn->server;
   crpc_call *c;
-  if (crpc__call_new(&c, true, conn->loop) != 0)
+  if (crpc__call_new(&c, true, conn->loop, conn->mem) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   c->stream_id = stream_id;
   c->max_recv = s->max_recv;
@@ -732,14 +741,17 @@ int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
   if (c->dispatched || c->trailers_phase)
     return 0; /* request trailers carry nothing we use */
   if (name_is(name, namelen, ":path")) {
-    free(c->path);
-    c->path = strndup((const char *)value, valuelen);
+    crpc__free(&c->mem, c->path);
+    if (!(c->path = crpc__strndup(&c->mem, (const char *)value, valuelen)))
+      c->http_status = -3; /* answered RESOURCE_EXHAUSTED below */
   } else if (name_is(name, namelen, ":method")) {
     if (!(valuelen == 4 && memcmp(value, "POST", 4) == 0))
       c->http_status = 405;
   } else if (name_is(name, namelen, "content-type")) {
-    free(c->content_type);
-    c->content_type = strndup((const char *)value, valuelen);
+    crpc__free(&c->mem, c->content_type);
+    if (!(c->content_type =
+              crpc__strndup(&c->mem, (const char *)value, valuelen)))
+      c->http_status = -3;
   } else if (name_is(name, namelen, "grpc-timeout")) {
     int64_t ms;
     if (crpc__timeout_parse((const char *)value, valuelen, &ms) == 0)
@@ -755,7 +767,7 @@ int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
   } else if (namelen && name[0] != ':') {
     if (crpc__metadata_add_wire(c->recv_md, name, namelen, value, valuelen) ==
         CRPC_ENOMEM)
-      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      c->http_status = -3;
   }
   return 0;
 }
@@ -769,6 +781,11 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
     abort_call(c, CRPC_RESOURCE_EXHAUSTED,
                "request headers larger than the server's limit (%u bytes)",
                s->opts.max_header_list_size);
+    return;
+  }
+  if (c->http_status == -3) {
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+               "out of memory reading the request headers");
     return;
   }
   if (c->http_status == 405) {
@@ -992,7 +1009,8 @@ static void on_accept(crpc__io *io, uint32_t events) {
       }
     }
     crpc__conn *conn;
-    if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks) != 0) {
+    if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks, &s->mem) !=
+        0) {
       if (tp)
         tp->ops->free(tp);
       close(fd);
@@ -1071,16 +1089,16 @@ int crpc_server_start(crpc_server *s) {
   s->nthreads = s->opts.reactor_threads
                     ? s->opts.reactor_threads
                     : (unsigned)(ncpu > 0 ? (ncpu > 64 ? 64 : ncpu) : 1);
-  int rv = crpc__workers_new(&s->workers, s->opts.max_workers);
+  int rv = crpc__workers_new(&s->workers, s->opts.max_workers, &s->mem);
   if (rv != 0)
     return rv;
-  s->threads = calloc(s->nthreads, sizeof *s->threads);
+  s->threads = crpc__calloc(&s->mem, s->nthreads, sizeof *s->threads);
   if (!s->threads)
     return CRPC_ENOMEM;
   for (unsigned i = 0; i < s->nthreads; i++) {
     srv_thread *t = &s->threads[i];
     t->srv = s;
-    if ((rv = crpc__loop_new(&t->loop)) != 0)
+    if ((rv = crpc__loop_new(&t->loop, &s->mem)) != 0)
       return rv;
     for (int j = 0; j < s->nlisteners; j++) {
       t->lio[j].t = t;
@@ -1154,7 +1172,7 @@ void crpc_server_free(crpc_server *s) {
   crpc_server_shutdown(s, 0);
   for (unsigned i = 0; s->threads && i < s->nthreads; i++)
     crpc__loop_free(s->threads[i].loop);
-  free(s->threads);
+  crpc__free(&s->mem, s->threads);
   crpc__workers_free(s->workers);
   for (int i = 0; i < s->nlisteners; i++) {
     if (s->listeners[i].fd >= 0)
@@ -1165,10 +1183,11 @@ void crpc_server_free(crpc_server *s) {
       crpc__tls_ctx_free(s->listeners[i].tls);
   }
   for (size_t i = 0; i < s->ntables; i++)
-    free(s->tables[i]);
-  free(s->tables);
-  free(s->methods);
+    crpc__free(&s->mem, s->tables[i]);
+  crpc__free(&s->mem, s->tables);
+  crpc__free(&s->mem, s->methods);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
-  free(s);
+  crpc_mem mem = s->mem; /* the last free must not read the server */
+  crpc__free(&mem, s);
 }

@@ -30,9 +30,13 @@ typedef struct crpc_channel_opts {
   const crpc_tls_opts *tls;    /* NULL: clear text (h2c); copied */
   size_t max_recv_msg_size;    /* 0: 4 MiB; SIZE_MAX: no limit */
   size_t max_send_msg_size;    /* 0: no limit */
-  const crpc_mem *mem;         /* reserved: the runtime allocates with
-                                  libc for now; must be NULL */
-  ProtobufCAllocator *msg_allocator; /* NULL: protobuf-c's; must outlive */
+  const crpc_mem *mem;         /* NULL: libc; copied. Everything the
+                                  channel makes allocates from it
+                                  (common.h); must stay usable until
+                                  crpc_channel_free() returns */
+  ProtobufCAllocator *msg_allocator; /* NULL: protobuf-c's (libc); response
+                                  messages returned to you come from it
+                                  (free them with it); must outlive */
   const char *authority;       /* :authority; NULL: the target */
   const char *compression;     /* default per-call encoding; NULL: identity */
   int64_t initial_backoff_ms;  /* reconnect back-off start; 0: 1000 */
