@@ -198,6 +198,21 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
         crpc__call_kick_locked(c);
       }
       pthread_mutex_unlock(&c->mu);
+    } else if (rv == CRPC_ENOMEM) {
+      /* a message lost for want of memory ends the call (either side),
+       * or the peer would wait for it */
+      pthread_mutex_lock(&c->mu);
+      if (!c->done && !c->cancel_requested && !c->send_closed) {
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "out of memory framing a message");
+        if (c->is_server) /* the status to send, whatever the handler
+                             returns: its later writes fail */
+          c->send_closed = true;
+        else
+          c->cancel_requested = true;
+        crpc__call_kick_locked(c);
+      }
+      pthread_mutex_unlock(&c->mu);
     }
     return false;
   }

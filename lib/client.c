@@ -360,7 +360,9 @@ static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
                               .read_callback = crpc__call_data_read};
   int32_t id = nghttp2_submit_request(conn->session, NULL, nva, n, &dp, c);
   if (id < 0) {
-    finish(c, CRPC_UNAVAILABLE, nghttp2_strerror(id));
+    finish(c, id == NGHTTP2_ERR_NOMEM ? CRPC_RESOURCE_EXHAUSTED
+                                      : CRPC_UNAVAILABLE,
+           nghttp2_strerror(id));
     return;
   }
   c->stream_id = id;

@@ -295,12 +295,13 @@ int crpc_server_reload_tls(crpc_server *s) {
 
 /* Status fields of a trailer block; strings live in the call's nv_arena. */
 static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
+  /* static strings: the status must go out even when memory does not */
+  static const char *const codes[] = {"0",  "1",  "2",  "3",  "4",  "5",
+                                      "6",  "7",  "8",  "9",  "10", "11",
+                                      "12", "13", "14", "15", "16"};
   size_t n = 0;
-  char *code = crpc__arena_alloc(&c->nv_arena, 4);
-  if (!code)
-    return 0;
-  snprintf(code, 4, "%d", (int)c->status.code);
-  nva[n++] = NV_LIT("grpc-status", code);
+  unsigned code = (unsigned)c->status.code;
+  nva[n++] = NV_LIT("grpc-status", codes[code < 17 ? code : 2]);
   if (c->status.message && c->status.message[0]) {
     size_t elen;
     char *enc = crpc__percent_encode_m(&c->mem, c->status.message,
@@ -347,6 +348,17 @@ static size_t response_headers(crpc_call *c, nghttp2_nv *nva, size_t max) {
   return n;
 }
 
+/* nghttp2 could not take a response (out of memory): reset the stream
+ * (INTERNAL_ERROR: the client ends INTERNAL) so the client does not wait
+ * for it; if even that fails, the connection goes. */
+static void submit_failed(crpc_call *c, int rv) {
+  crpc__log_warn("%s: cannot send the response: %s", c->peer,
+                 nghttp2_strerror(rv));
+  if (nghttp2_submit_rst_stream(c->conn->session, NGHTTP2_FLAG_NONE,
+                                c->stream_id, NGHTTP2_INTERNAL_ERROR) != 0)
+    crpc__conn_close(c->conn, CRPC_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 /* Submits whatever the call has ready: headers, data, trailers. */
 static void pump(crpc_call *c) {
   crpc__conn *conn = c->conn;
@@ -370,16 +382,22 @@ static void pump(crpc_call *c) {
       n += crpc__md_to_nv(c, c->send_md, nva + n, 128 - n);
       n += crpc__md_to_nv(c, c->trailers, nva + n, 128 - n);
       pthread_mutex_unlock(&c->mu);
-      nghttp2_submit_response(conn->session, c->stream_id, nva, n, NULL);
+      int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
+                                       NULL);
       c->headers_sent = true;
+      if (rv != 0)
+        submit_failed(c, rv);
     } else if (data || closed) {
       pthread_mutex_lock(&c->mu);
       size_t n = response_headers(c, nva, 128);
       pthread_mutex_unlock(&c->mu);
       nghttp2_data_provider dp = {.source.ptr = c,
                                   .read_callback = crpc__call_data_read};
-      nghttp2_submit_response(conn->session, c->stream_id, nva, n, &dp);
+      int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
+                                       &dp);
       c->headers_sent = true;
+      if (rv != 0)
+        submit_failed(c, rv);
     }
   } else {
     nghttp2_session_resume_data(conn->session, c->stream_id);
@@ -423,7 +441,10 @@ static void http_error(crpc_call *c, const char *status) {
   c->cancelled = true;
   pthread_mutex_unlock(&c->mu);
   c->headers_sent = true;
-  nghttp2_submit_response(c->conn->session, c->stream_id, nva, 2, NULL);
+  int rv = nghttp2_submit_response(c->conn->session, c->stream_id, nva, 2,
+                                   NULL);
+  if (rv != 0)
+    submit_failed(c, rv);
   crpc__conn_schedule_flush(c->conn);
 }
 
