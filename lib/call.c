@@ -269,8 +269,14 @@ bool crpc__call_read(crpc_call *c, ProtobufCMessage **msg_out,
   pthread_mutex_lock(&c->mu);
   if (!c->done) {
     crpc__status_move(&c->status, &st);
+    if (c->is_server) /* the status to send, whatever the handler returns */
+      c->send_closed = true;
     c->cancel_requested = true;
     crpc__call_kick_locked(c);
+  } else if (!c->is_server && c->status.code == CRPC_OK) {
+    /* the server had finished, but a message it sent is lost: the call
+     * must not end OK */
+    crpc__status_move(&c->status, &st);
   }
   pthread_mutex_unlock(&c->mu);
   crpc_status_clear(&st);
@@ -343,11 +349,14 @@ size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
     if (crpc__metadata_key_is_bin(k, klen)) {
       char *b64;
       size_t blen;
-      if (crpc__base64_encode_m(&c->mem, v, vlen, &b64, &blen) != 0)
+      if (crpc__base64_encode_m(&c->mem, v, vlen, &b64, &blen) != 0) {
+        c->md_oom = true; /* the only way encoding fails */
         continue;
+      }
       char *copy = crpc__arena_alloc(&c->nv_arena, blen + 1);
       if (!copy) {
         crpc__free(&c->mem, b64);
+        c->md_oom = true;
         continue;
       }
       memcpy(copy, b64, blen + 1);

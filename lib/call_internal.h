@@ -53,6 +53,8 @@ struct crpc_call {
   bool submitted;      /* client: request HEADERS submitted */
   size_t header_bytes;
   bool rx_discard; /* the call gave up on input: drop further DATA */
+  bool md_oom;     /* metadata lost for want of memory: the call fails
+                      RESOURCE_EXHAUSTED rather than go on without it */
   bool last_read_compressed; /* [user] */
 
   /* shared [mu] */

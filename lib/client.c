@@ -183,6 +183,12 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
   }
   if (code != CRPC_OK && c->status.code == CRPC_OK)
     crpc__status_set(&c->status, code, "%s", msg);
+  if (c->trailing_out &&
+      crpc__metadata_append(c->trailing_out, c->trailers) != 0)
+    c->md_oom = true;
+  if (c->md_oom && c->status.code == CRPC_OK)
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory storing the response metadata");
   if (c->status.code == CRPC_OK && c->method->kind == CRPC_UNARY &&
       c->recvq.count > 1)
     crpc__status_set(&c->status, CRPC_INTERNAL,
@@ -190,8 +196,6 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
                      c->recvq.count);
   c->done = true;
   c->got_headers = true;
-  if (c->trailing_out)
-    crpc__metadata_append(c->trailing_out, c->trailers);
   bool async = c->async_cb || c->async_adapter;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
@@ -356,6 +360,11 @@ static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
   }
 #undef ADD
   n += crpc__md_to_nv(c, c->send_md, nva + n, 96 - n);
+  if (c->md_oom) {
+    finish(c, CRPC_RESOURCE_EXHAUSTED,
+           "out of memory encoding the request metadata");
+    return;
+  }
   nghttp2_data_provider dp = {.source.ptr = c,
                               .read_callback = crpc__call_data_read};
   int32_t id = nghttp2_submit_request(conn->session, NULL, nva, n, &dp, c);
@@ -646,10 +655,13 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
       code = CRPC_UNKNOWN;
     }
     c->got_grpc_status = true;
-    if (!c->done)
+    /* a status this side already decided (cancel, a lost message) is not
+     * overridden by the server's */
+    bool mine = c->done || c->cancel_requested;
+    if (!mine)
       c->status.code = code;
     /* a code we cannot use: say so, unless grpc-message says more */
-    if (!c->done && code == CRPC_UNKNOWN && !c->status.message &&
+    if (!mine && code == CRPC_UNKNOWN && !c->status.message &&
         !(valuelen == 1 && value[0] == '2'))
       crpc__status_set(&c->status, code, "invalid grpc-status \"%.*s\"",
                        (int)(valuelen > 32 ? 32 : valuelen),
@@ -660,7 +672,7 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
   if (namelen == 12 && memcmp(n, "grpc-message", 12) == 0) {
     char *msg = crpc__percent_decode((const char *)value, valuelen);
     pthread_mutex_lock(&c->mu);
-    if (!c->done) {
+    if (!c->done && !c->cancel_requested) {
       free(c->status.message);
       c->status.message = msg;
       msg = NULL;
@@ -675,7 +687,7 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
     if (crpc__base64_decode((const char *)value, valuelen, &d, &dlen) != 0)
       return;
     pthread_mutex_lock(&c->mu);
-    if (!c->done) {
+    if (!c->done && !c->cancel_requested) {
       free(c->status.details);
       c->status.details = d;
       c->status.details_len = dlen;
@@ -697,8 +709,9 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
     return;
   }
   pthread_mutex_lock(&c->mu);
-  crpc__metadata_add_wire(trailers ? c->trailers : c->recv_md, name, namelen,
-                          value, valuelen);
+  if (crpc__metadata_add_wire(trailers ? c->trailers : c->recv_md, name,
+                              namelen, value, valuelen) == CRPC_ENOMEM)
+    c->md_oom = true; /* the call ends RESOURCE_EXHAUSTED (finish) */
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -709,8 +722,9 @@ void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
     return; /* informational */
   pthread_mutex_lock(&c->mu);
   c->got_headers = true;
-  if (c->initial_out)
-    crpc__metadata_append(c->initial_out, c->recv_md);
+  if (c->initial_out &&
+      crpc__metadata_append(c->initial_out, c->recv_md) != 0)
+    c->md_oom = true;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   if (c->got_grpc_status || (c->http_status == 200 && !c->content_type))
@@ -817,6 +831,9 @@ void crpc__client_on_data_error(crpc_call *c, int rv) {
   if (rv == CRPC_ETOOBIG)
     crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
                      "received message larger than max (%zu)", c->max_recv);
+  else if (rv == CRPC_ENOMEM)
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory receiving a message");
   else
     crpc__status_set(&c->status, CRPC_INTERNAL,
                      "malformed message framing from the server");

@@ -333,6 +333,11 @@ size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max) {
   pthread_mutex_lock(&c->mu);
   size_t n = status_nv(c, nva);
   n += crpc__md_to_nv(c, c->trailers, nva + n, max - n);
+  if (c->md_oom) { /* not the trailers the handler meant: say so */
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory encoding the response metadata");
+    n = status_nv(c, nva);
+  }
   pthread_mutex_unlock(&c->mu);
   return n;
 }
@@ -359,6 +364,9 @@ static void submit_failed(crpc_call *c, int rv) {
     crpc__conn_close(c->conn, CRPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
+static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Submits whatever the call has ready: headers, data, trailers. */
 static void pump(crpc_call *c) {
   crpc__conn *conn = c->conn;
@@ -381,6 +389,11 @@ static void pump(crpc_call *c) {
       n += status_nv(c, nva + n);
       n += crpc__md_to_nv(c, c->send_md, nva + n, 128 - n);
       n += crpc__md_to_nv(c, c->trailers, nva + n, 128 - n);
+      if (c->md_oom) {
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "out of memory encoding the response metadata");
+        n = 2 + status_nv(c, nva + 2);
+      }
       pthread_mutex_unlock(&c->mu);
       int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
                                        NULL);
@@ -391,6 +404,11 @@ static void pump(crpc_call *c) {
       pthread_mutex_lock(&c->mu);
       size_t n = response_headers(c, nva, 128);
       pthread_mutex_unlock(&c->mu);
+      if (c->md_oom) { /* trailers-only RESOURCE_EXHAUSTED instead */
+        abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+                   "out of memory encoding the response metadata");
+        return;
+      }
       nghttp2_data_provider dp = {.source.ptr = c,
                                   .read_callback = crpc__call_data_read};
       int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
@@ -881,6 +899,9 @@ void crpc__server_on_data_error(crpc_call *c, int rv) {
   if (rv == CRPC_ETOOBIG)
     abort_call(c, CRPC_RESOURCE_EXHAUSTED,
                "received message larger than max (%zu bytes)", c->max_recv);
+  else if (rv == CRPC_ENOMEM)
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+               "out of memory receiving a message");
   else
     abort_call(c, CRPC_INTERNAL, "malformed message framing");
   /* stop reading this stream; the rest is discarded */

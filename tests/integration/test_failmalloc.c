@@ -91,9 +91,30 @@ static const char *certs; /* argv[1] */
 /* ---- handlers (the user's code: messages from crpc_call_read() are the
  * user's and are freed with protobuf-c's default allocator) ---- */
 
+/* Every handler starts here: the request's metadata comes back as a
+ * response header (x-a) and a binary trailer (x-b-bin), and replies are
+ * gzip-compressed, so that the scenarios allocate for metadata lists,
+ * base64 and zlib too. False when an allocation failed (the handler then
+ * ends RESOURCE_EXHAUSTED, as a careful user's would). */
+static bool echo_md(crpc_call *c) {
+  const crpc_metadata *md = crpc_call_request_metadata(c);
+  size_t alen = 0, blen = 0;
+  const uint8_t *a = crpc_metadata_get(md, "x-a", &alen);
+  const uint8_t *b = crpc_metadata_get(md, "x-b-bin", &blen);
+  if (crpc_call_set_compression(c, "gzip") != 0)
+    return false;
+  if (a && crpc_call_add_initial_metadata(c, "x-a", a, alen) != 0)
+    return false;
+  if (b && crpc_call_add_trailing_metadata(c, "x-b-bin", b, blen) != 0)
+    return false;
+  return true;
+}
+
 static crpc_code h_unary(crpc_call *c, const ProtobufCMessage *req,
                          ProtobufCMessage *resp, void *ud) {
   (void)ud;
+  if (!echo_md(c))
+    return CRPC_RESOURCE_EXHAUSTED;
   /* the request is freed before a NONBLOCKING handler's response is
    * packed: copy what the reply keeps */
   ((Rep *)resp)->text = crpc_call_arena_strdup(c, ((const Req *)req)->text);
@@ -104,6 +125,8 @@ static crpc_code h_sstream(crpc_call *c, const ProtobufCMessage *req,
                            ProtobufCMessage *resp, void *ud) {
   (void)resp;
   (void)ud;
+  if (!echo_md(c))
+    return CRPC_RESOURCE_EXHAUSTED;
   for (int i = 0; i < ((const Req *)req)->count; i++) {
     Rep r = CRPC__ITEST__ECHO_REPLY__INIT;
     r.text = ((const Req *)req)->text;
@@ -120,6 +143,8 @@ static crpc_code h_cstream(crpc_call *c, const ProtobufCMessage *req,
   int n = 0;
   (void)req;
   (void)ud;
+  if (!echo_md(c))
+    return CRPC_RESOURCE_EXHAUSTED;
   while (crpc_call_read(c, &m)) {
     n++;
     protobuf_c_message_free_unpacked(m, NULL);
@@ -137,6 +162,8 @@ static crpc_code h_bidi(crpc_call *c, const ProtobufCMessage *req,
   (void)req;
   (void)resp;
   (void)ud;
+  if (!echo_md(c))
+    return CRPC_RESOURCE_EXHAUSTED;
   while (crpc_call_read(c, &m)) {
     Rep r = CRPC__ITEST__ECHO_REPLY__INIT;
     r.text = ((Req *)m)->text;
@@ -156,6 +183,8 @@ static crpc_code h_cstream_nb(crpc_call *c, const ProtobufCMessage *req,
   intptr_t n = (intptr_t)crpc_call_user_data(c);
   (void)ud;
   if (req) {
+    if (n == 0 && !echo_md(c))
+      return CRPC_RESOURCE_EXHAUSTED;
     crpc_call_set_user_data(c, (void *)(n + 1));
     return CRPC_OK;
   }
@@ -171,6 +200,8 @@ static crpc_code h_bidi_nb(crpc_call *c, const ProtobufCMessage *req,
   (void)ud;
   if (!req)
     return CRPC_OK;
+  if (n == 0 && !echo_md(c))
+    return CRPC_RESOURCE_EXHAUSTED;
   Rep r = CRPC__ITEST__ECHO_REPLY__INIT;
   r.text = ((const Req *)req)->text;
   r.index = (int32_t)n;
@@ -188,6 +219,7 @@ static failmalloc fm;
  * only that scenario; under ASan the failing allocation's stack is
  * printed. */
 static long only_n;
+static bool verbose; /* FM_VERBOSE: also stacks and absorbed Ns */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
 #define PRINT_STACK() __sanitizer_print_stack_trace()
@@ -196,23 +228,20 @@ static long only_n;
 #endif
 
 static void *fm_malloc(size_t n, void *ud) {
-  long before = atomic_load(&fm.failures);
   void *p = failmalloc_malloc_in(ud, n);
-  if (only_n && atomic_load(&fm.failures) != before)
+  if ((only_n || verbose) && !p) /* only the failing one is NULL */
     PRINT_STACK();
   return p;
 }
 static void *fm_calloc(size_t nmemb, size_t n, void *ud) {
-  long before = atomic_load(&fm.failures);
   void *p = failmalloc_calloc_in(ud, nmemb, n);
-  if (only_n && atomic_load(&fm.failures) != before)
+  if ((only_n || verbose) && !p) /* only the failing one is NULL */
     PRINT_STACK();
   return p;
 }
 static void *fm_realloc(void *q, size_t n, void *ud) {
-  long before = atomic_load(&fm.failures);
   void *p = failmalloc_realloc_in(ud, q, n);
-  if (only_n && atomic_load(&fm.failures) != before)
+  if ((only_n || verbose) && !p) /* only the failing one is NULL */
     PRINT_STACK();
   return p;
 }
@@ -267,8 +296,23 @@ static void set_status(outcome *o, crpc_code code, const crpc_status *st) {
 
 /* The client's side of the call: sets o->code, checks a successful
  * call's messages (a wrong count with OK is a failure of its own). */
-static void do_call(crpc_channel *ch, const scenario *sc, outcome *o) {
-  crpc_call_opts co = {.timeout_ms = CALL_TMO};
+/* The metadata of a call that ended OK came back whole. */
+static void check_md(outcome *o, const crpc_metadata *hdrs,
+                     const crpc_metadata *trailers) {
+  size_t len = 0;
+  const uint8_t *v = crpc_metadata_get(hdrs, "x-a", &len);
+  CHECK(o, v && len == 5 && memcmp(v, "value", 5) == 0);
+  v = crpc_metadata_get(trailers, "x-b-bin", &len);
+  CHECK(o, v && len == 3 && memcmp(v, "\x00\xff\x01", 3) == 0);
+}
+
+static void do_call(crpc_channel *ch, const scenario *sc, outcome *o,
+                    const crpc_metadata *md, crpc_metadata *hdrs,
+                    crpc_metadata *trailers) {
+  crpc_call_opts co = {.timeout_ms = CALL_TMO,
+                       .metadata = md,
+                       .initial_metadata_out = hdrs,
+                       .trailing_metadata_out = trailers};
   crpc_status st = {0};
   const crpc_method *m = method_of(sc);
   Req req = CRPC__ITEST__ECHO_REQUEST__INIT;
@@ -279,6 +323,7 @@ static void do_call(crpc_channel *ch, const scenario *sc, outcome *o) {
     crpc_code code = crpc_unary(ch, m, &co, &req.base, &resp, &st);
     set_status(o, code, &st);
     if (code == CRPC_OK) {
+      check_md(o, hdrs, trailers);
       CHECK(o, resp != NULL);
       CHECK(o, resp && strcmp(((Rep *)resp)->text, "hello") == 0);
       if (resp)
@@ -310,6 +355,7 @@ static void do_call(crpc_channel *ch, const scenario *sc, outcome *o) {
     ProtobufCMessage *resp = NULL;
     crpc_code code = crpc_call_finish_with_response(c, &resp, &st);
     if (code == CRPC_OK) {
+      check_md(o, hdrs, trailers);
       CHECK(o, ok);
       CHECK(o, ((Rep *)resp)->index == MSGS);
       protobuf_c_message_free_unpacked(resp, NULL);
@@ -334,8 +380,10 @@ static void do_call(crpc_channel *ch, const scenario *sc, outcome *o) {
   }
   crpc_code code = crpc_call_finish(c, &st);
   set_status(o, code, &st);
-  if (code == CRPC_OK)
+  if (code == CRPC_OK) {
+    check_md(o, hdrs, trailers);
     CHECK(o, got == MSGS);
+  }
   crpc_status_clear(&st);
   crpc_call_free(c);
 }
@@ -364,6 +412,7 @@ static void run(const scenario *sc, outcome *o) {
   crpc_server_opts so = {.reactor_threads = 1, .max_workers = 4, .mem = &mem};
   crpc_server *srv = NULL;
   crpc_channel *ch = NULL;
+  crpc_metadata *md = NULL, *hdrs = NULL, *trailers = NULL;
   char target[64];
   int port = 0;
   memset(o, 0, sizeof *o);
@@ -394,10 +443,21 @@ static void run(const scenario *sc, outcome *o) {
   snprintf(key, sizeof key, "%s/client.key", certs);
   crpc_tls_opts to = {.ca_file = ca, .cert_file = crt, .key_file = key,
                       .server_name_override = "localhost"};
-  crpc_channel_opts co = {.mem = &mem, .tls = sc->tls ? &to : NULL};
+  crpc_channel_opts co = {.mem = &mem, .tls = sc->tls ? &to : NULL,
+                          .compression = "gzip"};
   SETUP("crpc_channel_new", crpc_channel_new(&ch, target, &co));
-  do_call(ch, sc, o);
+  /* the user's lists: libc's, outside the counted allocator */
+  SETUP("crpc_metadata_new", crpc_metadata_new(&md));
+  SETUP("crpc_metadata_new", crpc_metadata_new(&hdrs));
+  SETUP("crpc_metadata_new", crpc_metadata_new(&trailers));
+  SETUP("crpc_metadata_add", crpc_metadata_add_str(md, "x-a", "value"));
+  SETUP("crpc_metadata_add", crpc_metadata_add(md, "x-b-bin", "\x00\xff\x01",
+                                               3));
+  do_call(ch, sc, o, md, hdrs, trailers);
 out:
+  crpc_metadata_free(md);
+  crpc_metadata_free(hdrs);
+  crpc_metadata_free(trailers);
   crpc_channel_free(ch);
   crpc_server_free(srv);
 }
@@ -459,10 +519,13 @@ static void fail_every_n(const scenario *sc) {
     if (!code_allowed(o.code))
       fail_msg("%s: allocation %ld failing: the call ended %s: %s",
                sc->name, n, crpc_code_name(o.code), o.msg);
-    if (o.code == CRPC_OK)
+    if (o.code == CRPC_OK) {
       absorbed++;
-    else
+      if (verbose)
+        print_message("%s: allocation %ld failing: absorbed\n", sc->name, n);
+    } else {
       surfaced++;
+    }
     if (only_n) {
       print_message("%s: allocation %ld failing: %s: %s\n", sc->name, n,
                     crpc_code_name(o.code), o.msg);
@@ -510,6 +573,7 @@ int main(int argc, char **argv) {
   };
   if (getenv("FM_N"))
     only_n = atol(getenv("FM_N"));
+  verbose = getenv("FM_VERBOSE") != NULL;
   if (getenv("FM_TEST"))
     cmocka_set_test_filter(getenv("FM_TEST"));
   certs = argc > 1 ? argv[1] : getenv("CRPC_TEST_CERTS");
