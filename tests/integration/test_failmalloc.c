@@ -25,9 +25,21 @@
  * No leak: after everything is freed the allocator's live blocks and
  * bytes are 0 (ASan would miss blocks that the engine still points at).
  *
- * Run time (ASan+UBSan, 2 cores): see the figures printed per scenario;
- * the whole test is kept under two minutes by keeping the scenarios small
- * (one call each) rather than by sampling N.
+ * Every call carries request metadata (one ASCII, one -bin value) that the
+ * handler echoes as a response header and a trailer, and messages are
+ * gzip-compressed both ways, so metadata lists, base64 and zlib are in
+ * the count too; a call that ends OK must have all of it.
+ *
+ * Figures (Debian 12, 2 cores): 190-250 allocations per scenario, about
+ * 2,600 runs in all; ~18 s under ASan+UBSan, ~45 s under TSan. The only
+ * failures seen absorbed (FM_VERBOSE=1 prints their stacks) are timer heap
+ * growths, whose timers wait in the loop's spill list instead. N is
+ * counted across threads, so the allocation a given N hits may differ
+ * slightly from run to run; the totals vary by a few. The scenarios are
+ * kept small (one call each) to bound the time, rather than sampling N.
+ *
+ * Debugging: FM_TEST=<scenario> runs one scenario, FM_N=<n> only that N
+ * (printing the outcome and, under ASan, the failing allocation's stack).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,7 +280,11 @@ typedef struct outcome {
 
 /* Checks inside a run record and go on: a cmocka assertion would jump
  * out and leave the server and channel running into the next run. */
-#define CHECK(o, cond)                                                           do {                                                                             if (!(cond) && !(o)->wrong)                                                      (o)->wrong = #cond;                                                        } while (0)
+#define CHECK(o, cond)                                                         \
+  do {                                                                         \
+    if (!(cond) && !(o)->wrong)                                                \
+      (o)->wrong = #cond;                                                      \
+  } while (0)
 
 static bool code_allowed(crpc_code code) {
   return code == CRPC_OK || code == CRPC_RESOURCE_EXHAUSTED ||
