@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "internal.h"
+
 struct crpc__arena_chunk {
   crpc__arena_chunk *next;
   max_align_t data[];
@@ -17,7 +19,7 @@ void *crpc__arena_alloc(crpc__arena *a, size_t n) {
   n = ALIGN(n ? n : 1);
   if (!a->chunks || a->cap - a->used < n) {
     size_t cap = n > 1024 ? n : 1024;
-    crpc__arena_chunk *c = malloc(sizeof *c + cap);
+    crpc__arena_chunk *c = crpc__malloc(a->mem, sizeof *c + cap);
     if (!c)
       return NULL;
     if (a->chunks && n > 512 && a->cap - a->used > 64) {
@@ -40,7 +42,7 @@ void crpc__arena_free(crpc__arena *a) {
   crpc__arena_chunk *c = a->chunks;
   while (c) {
     crpc__arena_chunk *n = c->next;
-    free(c);
+    crpc__free(a->mem, c);
     c = n;
   }
   a->chunks = NULL;

@@ -9,11 +9,15 @@
 #include "call_internal.h"
 #include "peer.h"
 
-int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop) {
-  crpc_call *c = calloc(1, sizeof *c);
+int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop,
+                   const crpc_mem *mem) {
+  crpc_call *c = crpc__calloc(mem, 1, sizeof *c);
   if (!c)
     return CRPC_ENOMEM;
   atomic_init(&c->refs, 1);
+  c->mem = *mem;
+  crpc__mem_pbc(&c->pbc, &c->mem);
+  c->arena.mem = c->nv_arena.mem = c->deframer.mem = &c->mem;
   c->is_server = is_server;
   c->loop = loop;
   c->stream_id = -1;
@@ -22,13 +26,14 @@ int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop) {
   c->kick.fn = is_server ? crpc__server_kick : crpc__client_kick;
   c->kick.arg = c;
   c->max_recv = CRPC__DEFAULT_MAX_RECV;
-  if (crpc_metadata_new(&c->send_md) || crpc_metadata_new(&c->recv_md) ||
-      crpc_metadata_new(&c->trailers)) {
+  if (crpc__metadata_new(&c->send_md, &c->mem) ||
+      crpc__metadata_new(&c->recv_md, &c->mem) ||
+      crpc__metadata_new(&c->trailers, &c->mem)) {
     crpc_metadata_free(c->send_md);
     crpc_metadata_free(c->recv_md);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
-    free(c);
+    crpc__free(mem, c);
     return CRPC_ENOMEM;
   }
   *out = c;
@@ -43,7 +48,7 @@ void crpc__call_unref(crpc_call *c) {
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
     return;
   crpc__call_sendq_clear(c); /* detached: budgets already returned */
-  crpc__msgq_clear(&c->recvq);
+  crpc__msgq_clear(&c->recvq, &c->mem);
   crpc__deframer_reset(&c->deframer);
   crpc_status_clear(&c->status);
   crpc_metadata_free(c->send_md);
@@ -52,11 +57,12 @@ void crpc__call_unref(crpc_call *c) {
   crpc__arena_free(&c->arena);
   crpc__arena_free(&c->nv_arena);
   crpc__peer_id_unref(c->peer_id);
-  free(c->path);
-  free(c->content_type);
+  crpc__free(&c->mem, c->path);
+  crpc__free(&c->mem, c->content_type);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
-  free(c);
+  crpc_mem mem = c->mem; /* the last free must not read the freed call */
+  crpc__free(&mem, c);
 }
 
 typedef struct wait_arg {
@@ -121,7 +127,7 @@ crpc__msgbuf *crpc__call_sendq_pop(crpc_call *c) {
 void crpc__call_sendq_clear(crpc_call *c) {
   crpc__msgbuf *m;
   while ((m = crpc__call_sendq_pop(c)))
-    free(m);
+    crpc__free(&c->mem, m);
 }
 
 bool crpc__call_out_blocked(const crpc_call *c) {
@@ -232,7 +238,7 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
     return false;
   crpc__encoding enc = (flags & CRPC_WRITE_NO_COMPRESS) ? CRPC__ENC_IDENTITY
                                                          : c->send_enc;
-  int rv = crpc__frame_message(msg, enc, c->max_send, &m);
+  int rv = crpc__frame_message(&c->mem, msg, enc, c->max_send, &m);
   if (rv != 0) {
     if (rv == CRPC_ETOOBIG) {
       size_t n = protobuf_c_message_get_packed_size(msg);
@@ -246,6 +252,21 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
                          "limit (%zu)",
                          n, c->max_send);
         c->cancel_requested = true;
+        crpc__call_kick_locked(c);
+      }
+      pthread_mutex_unlock(&c->mu);
+    } else if (rv == CRPC_ENOMEM) {
+      /* a message lost for want of memory ends the call (either side),
+       * or the peer would wait for it */
+      pthread_mutex_lock(&c->mu);
+      if (!c->done && !c->cancel_requested && !c->send_closed) {
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "out of memory framing a message");
+        if (c->is_server) /* the status to send, whatever the handler
+                             returns: its later writes fail */
+          c->send_closed = true;
+        else
+          c->cancel_requested = true;
         crpc__call_kick_locked(c);
       }
       pthread_mutex_unlock(&c->mu);
@@ -269,7 +290,7 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
   }
   if (c->done || c->send_closed || c->cancel_requested) {
     pthread_mutex_unlock(&c->mu);
-    free(m);
+    crpc__free(&c->mem, m);
     return false;
   }
   crpc__call_sendq_push(c, m);
@@ -285,28 +306,39 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
 }
 
 bool crpc_call_read(crpc_call *c, ProtobufCMessage **msg_out) {
-  crpc__msgbuf *m;
-  crpc_status st = {0};
   if (!c || !msg_out)
     return false;
+  /* what the user frees: call.h's contract */
+  return crpc__call_read(c, msg_out, c->is_server ? NULL : c->alloc);
+}
+
+bool crpc__call_read(crpc_call *c, ProtobufCMessage **msg_out,
+                     ProtobufCAllocator *alloc) {
+  crpc__msgbuf *m;
+  crpc_status st = {0};
   *msg_out = NULL;
   if (!crpc__call_next_message(c, &m))
     return false;
   const ProtobufCMessageDescriptor *d =
       c->is_server ? c->method->input : c->method->output;
   c->last_read_compressed = m->compressed;
-  crpc_code code = crpc__unframe_message(d, c->is_server ? NULL : c->alloc, m,
-                                         c->recv_enc, c->max_recv, msg_out,
-                                         &st);
-  free(m);
+  crpc_code code = crpc__unframe_message(&c->mem, d, alloc, m, c->recv_enc,
+                                         c->max_recv, msg_out, &st);
+  crpc__free(&c->mem, m);
   if (code == CRPC_OK)
     return true;
   /* A message we cannot use ends the call with the spec's status. */
   pthread_mutex_lock(&c->mu);
   if (!c->done) {
     crpc__status_move(&c->status, &st);
+    if (c->is_server) /* the status to send, whatever the handler returns */
+      c->send_closed = true;
     c->cancel_requested = true;
     crpc__call_kick_locked(c);
+  } else if (!c->is_server && c->status.code == CRPC_OK) {
+    /* the server had finished, but a message it sent is lost: the call
+     * must not end OK */
+    crpc__status_move(&c->status, &st);
   }
   pthread_mutex_unlock(&c->mu);
   crpc_status_clear(&st);
@@ -379,15 +411,18 @@ size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
     if (crpc__metadata_key_is_bin(k, klen)) {
       char *b64;
       size_t blen;
-      if (crpc__base64_encode(v, vlen, &b64, &blen) != 0)
+      if (crpc__base64_encode_m(&c->mem, v, vlen, &b64, &blen) != 0) {
+        c->md_oom = true; /* the only way encoding fails */
         continue;
+      }
       char *copy = crpc__arena_alloc(&c->nv_arena, blen + 1);
       if (!copy) {
-        free(b64);
+        crpc__free(&c->mem, b64);
+        c->md_oom = true;
         continue;
       }
       memcpy(copy, b64, blen + 1);
-      free(b64);
+      crpc__free(&c->mem, b64);
       nv->value = (uint8_t *)copy;
       nv->valuelen = blen;
     } else {

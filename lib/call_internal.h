@@ -29,6 +29,10 @@ typedef struct crpc_channel crpc_channel;
 
 struct crpc_call {
   atomic_int refs;
+  /* [const] a copy of the owner's allocator (a call may be freed after
+   * its channel's last word): the call, its lists, arenas and messages */
+  crpc_mem mem;
+  ProtobufCAllocator pbc; /* over |mem|: messages crpc unpacks and frees */
   bool is_server;                    /* [const] */
   const crpc_method *method;         /* [const] */
   crpc__loop *loop;                  /* [const] */
@@ -49,6 +53,8 @@ struct crpc_call {
   bool submitted;      /* client: request HEADERS submitted */
   size_t header_bytes;
   bool rx_discard; /* the call gave up on input: drop further DATA */
+  bool md_oom;     /* metadata lost for want of memory: the call fails
+                      RESOURCE_EXHAUSTED rather than go on without it */
   bool last_read_compressed; /* [user] */
 
   /* shared [mu] */
@@ -130,7 +136,8 @@ static inline void crpc__call_notify(crpc_call *c) {
 /* Waits for a change on the call (mu held, as pthread_cond_wait). A client
  * caller runs the channel's loop itself when nobody else does. */
 void crpc__call_wait(crpc_call *c);
-int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop);
+int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop,
+                   const crpc_mem *mem);
 void crpc__call_ref(crpc_call *c);
 void crpc__call_unref(crpc_call *c);
 /* Hands the call's pending work to its loop (mu not held); on a client
@@ -159,6 +166,9 @@ void crpc__call_consume(crpc_call *c, size_t n);
 void crpc__call_release_window(crpc_call *c);
 /* Pops the next received message, blocking; false at end. [user]. */
 bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out);
+/* crpc_call_read() unpacking with |alloc| (NULL: protobuf-c's). */
+bool crpc__call_read(crpc_call *c, ProtobufCMessage **msg_out,
+                     ProtobufCAllocator *alloc);
 /* Builds the HTTP/2 header list of |md| into |nva| (arena memory). */
 size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
                       size_t max);
@@ -194,7 +204,9 @@ size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max);
 
 /* ---- worker.c ---- */
 typedef struct crpc__workers crpc__workers;
-int crpc__workers_new(crpc__workers **out, unsigned max);
+/* The pool and its jobs come from |mem|, which must outlive it. */
+int crpc__workers_new(crpc__workers **out, unsigned max,
+                      const crpc_mem *mem);
 /* Runs fn(arg) on a worker thread (starting one if none is idle and the
  * pool is below its maximum). */
 int crpc__workers_submit(crpc__workers *w, void (*fn)(void *), void *arg);

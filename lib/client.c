@@ -26,6 +26,7 @@ typedef enum chan_state {
 } chan_state;
 
 struct crpc_channel {
+  crpc_mem mem;     /* the user's, copied: everything the channel makes */
   crpc__loop *loop; /* one of the shared client loops (below) */
   int loop_idx;
   char *target;
@@ -66,7 +67,8 @@ struct crpc_channel {
 /* ---- the shared client reactors ----
  * Channels share a few reactor threads (one per CPU, at most 8) instead of
  * owning one each: a process with thousands of channels keeps a handful of
- * threads. Started with the first channel, stopped with the last. */
+ * threads. Started with the first channel, stopped with the last. They
+ * belong to no channel, so they allocate with libc (channel.h). */
 
 #define MAX_POOL 8
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -84,7 +86,7 @@ static int pool_acquire(crpc__loop **loop, int *idx) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = ncpu < 1 ? 1 : ncpu > MAX_POOL ? MAX_POOL : (unsigned)ncpu;
     for (unsigned i = 0; i < n && rv == 0; i++) {
-      if ((rv = crpc__loop_new(&pool[i].loop)) != 0)
+      if ((rv = crpc__loop_new(&pool[i].loop, NULL)) != 0)
         break;
       crpc__loop_set_shared(pool[i].loop);
       if ((rv = crpc__loop_thread_start(pool[i].loop, &pool[i].tid)) != 0) {
@@ -141,16 +143,19 @@ static void deliver_async(crpc_call *c) {
   crpc__status_move(&st, &c->status);
   m = crpc__msgq_pop(&c->recvq);
   pthread_mutex_unlock(&c->mu);
+  /* the response is only lent to the callback: crpc frees it, with the
+   * channel's msg_allocator if it has one, else with the channel's mem */
+  ProtobufCAllocator *alloc = c->alloc ? c->alloc : &c->pbc;
   if (st.code == CRPC_OK) {
     if (!m)
       crpc__status_set(&st, CRPC_INTERNAL, "server sent no response message");
     else
-      crpc__unframe_message(c->method->output, c->alloc, m, c->recv_enc,
-                            c->max_recv, &resp, &st);
+      crpc__unframe_message(&c->mem, c->method->output, alloc, m,
+                            c->recv_enc, c->max_recv, &resp, &st);
   }
-  free(m);
+  crpc__free(&c->mem, m);
   if (st.code != CRPC_OK && resp) {
-    protobuf_c_message_free_unpacked(resp, c->alloc);
+    protobuf_c_message_free_unpacked(resp, alloc);
     resp = NULL;
   }
   if (c->async_adapter)
@@ -158,7 +163,7 @@ static void deliver_async(crpc_call *c) {
   else
     c->async_cb(c, &st, resp, c->async_ud);
   if (resp)
-    protobuf_c_message_free_unpacked(resp, c->alloc);
+    protobuf_c_message_free_unpacked(resp, alloc);
   pthread_mutex_lock(&c->mu);
   crpc__status_move(&c->status, &st);
   pthread_mutex_unlock(&c->mu);
@@ -180,6 +185,12 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
   }
   if (code != CRPC_OK && c->status.code == CRPC_OK)
     crpc__status_set(&c->status, code, "%s", msg);
+  if (c->trailing_out &&
+      crpc__metadata_append(c->trailing_out, c->trailers) != 0)
+    c->md_oom = true;
+  if (c->md_oom && c->status.code == CRPC_OK)
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory storing the response metadata");
   if (c->status.code == CRPC_OK && c->method->kind == CRPC_UNARY &&
       c->recvq.count > 1)
     crpc__status_set(&c->status, CRPC_INTERNAL,
@@ -187,8 +198,6 @@ static void finish(crpc_call *c, crpc_code code, const char *msg) {
                      c->recvq.count);
   c->done = true;
   c->got_headers = true;
-  if (c->trailing_out)
-    crpc__metadata_append(c->trailing_out, c->trailers);
   bool async = c->async_cb || c->async_adapter;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
@@ -353,11 +362,18 @@ static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
   }
 #undef ADD
   n += crpc__md_to_nv(c, c->send_md, nva + n, 96 - n);
+  if (c->md_oom) {
+    finish(c, CRPC_RESOURCE_EXHAUSTED,
+           "out of memory encoding the request metadata");
+    return;
+  }
   nghttp2_data_provider dp = {.source.ptr = c,
                               .read_callback = crpc__call_data_read};
   int32_t id = nghttp2_submit_request(conn->session, NULL, nva, n, &dp, c);
   if (id < 0) {
-    finish(c, CRPC_UNAVAILABLE, nghttp2_strerror(id));
+    finish(c, id == NGHTTP2_ERR_NOMEM ? CRPC_RESOURCE_EXHAUSTED
+                                      : CRPC_UNAVAILABLE,
+           nghttp2_strerror(id));
     return;
   }
   c->stream_id = id;
@@ -472,10 +488,6 @@ static void signal_done(crpc_channel *ch) {
 
 static void on_conn_closed(crpc__conn *conn) {
   crpc_channel *ch = conn->owner;
-  if (--ch->nconns == 0 && ch->shutting_down) {
-    signal_done(ch); /* the last thing this loop does for the channel */
-    return;
-  }
   if (ch->conn == conn) {
     ch->conn = NULL;
     if (ch->state == CH_READY)
@@ -495,6 +507,13 @@ static void on_conn_closed(crpc__conn *conn) {
       return;
     }
   }
+}
+
+/* The conn's memory (from ch->mem) is all freed: the channel may go. */
+static void on_conn_freed(void *owner) {
+  crpc_channel *ch = owner;
+  if (--ch->nconns == 0 && ch->shutting_down)
+    signal_done(ch); /* the last thing this loop does for the channel */
 }
 
 static void on_connected(crpc__io *io, uint32_t events) {
@@ -525,9 +544,11 @@ static void on_connected(crpc__io *io, uint32_t events) {
       return;
     }
   }
-  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed};
+  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed,
+                                         .on_freed = on_conn_freed};
   crpc__conn *conn;
-  if (crpc__conn_new(&conn, ch->loop, fd, tp, false, ch, &hooks) != 0) {
+  if (crpc__conn_new(&conn, ch->loop, fd, tp, false, ch, &hooks, &ch->mem) !=
+      0) {
     if (tp)
       tp->ops->free(tp);
     close(fd);
@@ -602,7 +623,8 @@ static void start_connect(crpc_channel *ch) {
   if (ch->state == CH_CONNECTING || ch->state == CH_READY)
     return;
   /* resolved again on every attempt: names may move */
-  int n = crpc__resolve(ch->target, false, ch->addrs, MAX_ADDRS, NULL);
+  int n = crpc__resolve(ch->target, false, ch->addrs, MAX_ADDRS, NULL,
+                        &ch->mem);
   if (n < 0) {
     connect_failed(ch, "cannot resolve the target");
     return;
@@ -637,10 +659,13 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
       code = CRPC_UNKNOWN;
     }
     c->got_grpc_status = true;
-    if (!c->done)
+    /* a status this side already decided (cancel, a lost message) is not
+     * overridden by the server's */
+    bool mine = c->done || c->cancel_requested;
+    if (!mine)
       c->status.code = code;
     /* a code we cannot use: say so, unless grpc-message says more */
-    if (!c->done && code == CRPC_UNKNOWN && !c->status.message &&
+    if (!mine && code == CRPC_UNKNOWN && !c->status.message &&
         !(valuelen == 1 && value[0] == '2'))
       crpc__status_set(&c->status, code, "invalid grpc-status \"%.*s\"",
                        (int)(valuelen > 32 ? 32 : valuelen),
@@ -651,7 +676,7 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
   if (namelen == 12 && memcmp(n, "grpc-message", 12) == 0) {
     char *msg = crpc__percent_decode((const char *)value, valuelen);
     pthread_mutex_lock(&c->mu);
-    if (!c->done) {
+    if (!c->done && !c->cancel_requested) {
       free(c->status.message);
       c->status.message = msg;
       msg = NULL;
@@ -666,7 +691,7 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
     if (crpc__base64_decode((const char *)value, valuelen, &d, &dlen) != 0)
       return;
     pthread_mutex_lock(&c->mu);
-    if (!c->done) {
+    if (!c->done && !c->cancel_requested) {
       free(c->status.details);
       c->status.details = d;
       c->status.details_len = dlen;
@@ -683,12 +708,14 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
   if (namelen == 12 && memcmp(n, "content-type", 12) == 0) {
     if ((valuelen < 16 || memcmp(value, "application/grpc", 16) != 0) &&
         !c->content_type)
-      c->content_type = strdup((const char *)value); /* not gRPC */
+      c->content_type = crpc__strndup(&c->mem, (const char *)value,
+                                      valuelen); /* not gRPC */
     return;
   }
   pthread_mutex_lock(&c->mu);
-  crpc__metadata_add_wire(trailers ? c->trailers : c->recv_md, name, namelen,
-                          value, valuelen);
+  if (crpc__metadata_add_wire(trailers ? c->trailers : c->recv_md, name,
+                              namelen, value, valuelen) == CRPC_ENOMEM)
+    c->md_oom = true; /* the call ends RESOURCE_EXHAUSTED (finish) */
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -699,8 +726,9 @@ void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
     return; /* informational */
   pthread_mutex_lock(&c->mu);
   c->got_headers = true;
-  if (c->initial_out)
-    crpc__metadata_append(c->initial_out, c->recv_md);
+  if (c->initial_out &&
+      crpc__metadata_append(c->initial_out, c->recv_md) != 0)
+    c->md_oom = true;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
   if (c->got_grpc_status || (c->http_status == 200 && !c->content_type))
@@ -807,6 +835,9 @@ void crpc__client_on_data_error(crpc_call *c, int rv) {
   if (rv == CRPC_ETOOBIG)
     crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
                      "received message larger than max (%zu)", c->max_recv);
+  else if (rv == CRPC_ENOMEM)
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory receiving a message");
   else
     crpc__status_set(&c->status, CRPC_INTERNAL,
                      "malformed message framing from the server");
@@ -826,13 +857,15 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   crpc_channel_opts none = {0};
   crpc__addr probe[1];
   char *host = NULL;
+  crpc_mem mem;
   int rv;
-  if (!out || !target || (opts && opts->mem))
-    return CRPC_EINVAL; /* a custom allocator is not honoured yet */
+  if (!out || !target)
+    return CRPC_EINVAL;
   if (!opts)
     opts = &none;
+  crpc__mem_init(&mem, opts->mem);
   /* Parse now so a bad target fails here, not at the first call. */
-  rv = crpc__resolve(target, false, probe, 1, &host);
+  rv = crpc__resolve(target, false, probe, 1, &host, &mem);
   if (rv == CRPC_ENOMEM)
     return rv;
   if (rv == CRPC_ETARGET)
@@ -842,32 +875,35 @@ int crpc_channel_new(crpc_channel **out, const char *target,
     enc = crpc__encoding_from_name(opts->compression,
                                    strlen(opts->compression));
     if (enc == CRPC__ENC_UNKNOWN) {
-      free(host);
+      crpc__free(&mem, host);
       return CRPC_EENCODING;
     }
   }
-  crpc_channel *ch = calloc(1, sizeof *ch);
+  crpc_channel *ch = crpc__calloc(&mem, 1, sizeof *ch);
   if (!ch) {
-    free(host);
+    crpc__free(&mem, host);
     return CRPC_ENOMEM;
   }
-  ch->target = strdup(target);
-  ch->host = host ? host : strdup("localhost");
+  ch->mem = mem;
+  ch->target = crpc__strdup(&ch->mem, target);
+  ch->host = host ? host : crpc__strdup(&ch->mem, "localhost");
   if (opts->tls && opts->tls->server_name_override) {
-    free(ch->host);
-    ch->host = strdup(opts->tls->server_name_override);
+    crpc__free(&ch->mem, ch->host);
+    ch->host = crpc__strdup(&ch->mem, opts->tls->server_name_override);
   }
   if (opts->authority)
-    ch->authority = strdup(opts->authority);
+    ch->authority = crpc__strdup(&ch->mem, opts->authority);
   else if (opts->tls && opts->tls->server_name_override)
-    ch->authority = strdup(opts->tls->server_name_override);
+    ch->authority = crpc__strdup(&ch->mem, opts->tls->server_name_override);
   else {
     const char *t = target;
     if (strncmp(t, "dns:///", 7) == 0)
       t += 7;
     else if (strncmp(t, "ipv4:", 5) == 0 || strncmp(t, "ipv6:", 5) == 0)
       t += 5;
-    ch->authority = strdup(strncmp(t, "unix:", 5) == 0 ? "localhost" : t);
+    ch->authority = crpc__strdup(&ch->mem,
+                                 strncmp(t, "unix:", 5) == 0 ? "localhost"
+                                                             : t);
   }
   ch->max_recv = opts->max_recv_msg_size ? opts->max_recv_msg_size
                                          : CRPC__DEFAULT_MAX_RECV;
@@ -901,7 +937,7 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   }
   if (opts->tls) {
     const char *why = NULL;
-    rv = crpc__tls_client_ctx_new(opts->tls, &ch->tls, &why);
+    rv = crpc__tls_client_ctx_new(opts->tls, &ch->mem, &ch->tls, &why);
     if (rv != 0) {
       crpc__log_error("TLS setup failed: %s", why ? why : "unknown");
       goto fail;
@@ -917,10 +953,10 @@ int crpc_channel_new(crpc_channel **out, const char *target,
 fail:
   if (ch->tls)
     crpc__tls_ctx_free(ch->tls);
-  free(ch->target);
-  free(ch->host);
-  free(ch->authority);
-  free(ch);
+  crpc__free(&mem, ch->target);
+  crpc__free(&mem, ch->host);
+  crpc__free(&mem, ch->authority);
+  crpc__free(&mem, ch);
   return rv;
 }
 
@@ -964,10 +1000,11 @@ void crpc_channel_free(crpc_channel *ch) {
   pthread_cond_destroy(&ch->done_cv);
   if (ch->tls)
     crpc__tls_ctx_free(ch->tls);
-  free(ch->target);
-  free(ch->host);
-  free(ch->authority);
-  free(ch);
+  crpc_mem mem = ch->mem; /* the last free must not read the channel */
+  crpc__free(&mem, ch->target);
+  crpc__free(&mem, ch->host);
+  crpc__free(&mem, ch->authority);
+  crpc__free(&mem, ch);
 }
 
 /* ---- starting calls [user thread] ---- */
@@ -1010,7 +1047,7 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
   crpc_call *c;
   if (!ch || !m || !m->path || !m->input || !m->output)
     return CRPC_EINVAL;
-  int rv = crpc__call_new(&c, false, ch->loop);
+  int rv = crpc__call_new(&c, false, ch->loop, &ch->mem);
   if (rv != 0)
     return rv;
   c->channel = ch;
@@ -1069,7 +1106,7 @@ static int start_unary(crpc_call **out, crpc_channel *ch, const crpc_method *m,
   int rv = new_call(&c, ch, m, opts);
   if (rv != 0)
     return rv;
-  rv = crpc__frame_message(req, c->send_enc, c->max_send, &mb);
+  rv = crpc__frame_message(&c->mem, req, c->send_enc, c->max_send, &mb);
   if (rv != 0) {
     crpc__call_unref(c);
     return rv;
@@ -1109,14 +1146,14 @@ crpc_code crpc_unary(crpc_channel *ch, const crpc_method *m,
       crpc__status_set(&local, CRPC_INTERNAL,
                        "server sent no response message");
     else
-      crpc__unframe_message(m->output, c->alloc, mb, c->recv_enc, c->max_recv,
-                            &resp, &local);
+      crpc__unframe_message(&c->mem, m->output, c->alloc, mb, c->recv_enc,
+                            c->max_recv, &resp, &local);
     if (resp && resp_out)
       *resp_out = resp;
     else if (resp)
       protobuf_c_message_free_unpacked(resp, c->alloc);
   }
-  free(mb);
+  crpc__free(&c->mem, mb);
   crpc_code code = local.code;
   if (st)
     crpc__status_move(st, &local);

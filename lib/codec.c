@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-crpc__msgbuf *crpc__msgbuf_new(size_t len) {
-  crpc__msgbuf *m = malloc(sizeof *m + len);
+crpc__msgbuf *crpc__msgbuf_new(const crpc_mem *mem, size_t len) {
+  crpc__msgbuf *m = crpc__malloc(mem, sizeof *m + len);
   if (!m)
     return NULL;
   m->next = NULL;
@@ -42,10 +42,10 @@ crpc__msgbuf *crpc__msgq_pop(crpc__msgq *q) {
   return m;
 }
 
-void crpc__msgq_clear(crpc__msgq *q) {
+void crpc__msgq_clear(crpc__msgq *q, const crpc_mem *mem) {
   crpc__msgbuf *m;
   while ((m = crpc__msgq_pop(q)))
-    free(m);
+    crpc__free(mem, m);
 }
 
 int crpc__deframer_feed(crpc__deframer *d, const uint8_t *data, size_t len,
@@ -67,7 +67,7 @@ int crpc__deframer_feed(crpc__deframer *d, const uint8_t *data, size_t len,
                     ((size_t)d->hdr[3] << 8) | d->hdr[4];
       if (mlen > d->max_len)
         return CRPC_ETOOBIG;
-      d->cur = crpc__msgbuf_new(mlen);
+      d->cur = crpc__msgbuf_new(d->mem, mlen);
       if (!d->cur)
         return CRPC_ENOMEM;
       d->cur->compressed = d->hdr[0] == 1;
@@ -98,7 +98,7 @@ bool crpc__deframer_partial(const crpc__deframer *d) {
 }
 
 void crpc__deframer_reset(crpc__deframer *d) {
-  free(d->cur);
+  crpc__free(d->mem, d->cur);
   d->cur = NULL;
   d->hdr_have = 0;
 }
@@ -111,32 +111,33 @@ static void put_prefix(uint8_t *p, bool compressed, size_t len) {
   p[4] = (uint8_t)len;
 }
 
-int crpc__frame_message(const ProtobufCMessage *msg, crpc__encoding enc,
-                        size_t max_send, crpc__msgbuf **out) {
+int crpc__frame_message(const crpc_mem *mem, const ProtobufCMessage *msg,
+                        crpc__encoding enc, size_t max_send,
+                        crpc__msgbuf **out) {
   size_t n = protobuf_c_message_get_packed_size(msg);
   if ((max_send && n > max_send) || n > 0xffffffffu)
     return CRPC_ETOOBIG;
-  crpc__msgbuf *m = crpc__msgbuf_new(5 + n);
+  crpc__msgbuf *m = crpc__msgbuf_new(mem, 5 + n);
   if (!m)
     return CRPC_ENOMEM;
   protobuf_c_message_pack(msg, m->data + 5); /* one pass, behind the prefix */
   if (enc != CRPC__ENC_IDENTITY && n > 0) {
     uint8_t *z;
     size_t zlen;
-    int rv = crpc__compress(enc, m->data + 5, n, &z, &zlen);
+    int rv = crpc__compress(mem, enc, m->data + 5, n, &z, &zlen);
     if (rv != 0) {
-      free(m);
+      crpc__free(mem, m);
       return rv;
     }
-    crpc__msgbuf *c = crpc__msgbuf_new(5 + zlen);
+    crpc__msgbuf *c = crpc__msgbuf_new(mem, 5 + zlen);
     if (!c) {
-      free(z);
-      free(m);
+      crpc__free(mem, z);
+      crpc__free(mem, m);
       return CRPC_ENOMEM;
     }
     memcpy(c->data + 5, z, zlen);
-    free(z);
-    free(m);
+    crpc__free(mem, z);
+    crpc__free(mem, m);
     m = c;
     put_prefix(m->data, true, zlen);
   } else {
@@ -146,7 +147,33 @@ int crpc__frame_message(const ProtobufCMessage *msg, crpc__encoding enc,
   return 0;
 }
 
-crpc_code crpc__unframe_message(const ProtobufCMessageDescriptor *desc,
+/* protobuf-c answers NULL for a malformed message and for out-of-memory
+ * alike; this allocator, wrapped around the caller's, tells them apart.
+ * Its free is the caller's, so messages are freed with that one later. */
+typedef struct oom_watch {
+  ProtobufCAllocator *inner; /* NULL: protobuf-c's default, libc's */
+  bool oom;
+} oom_watch;
+
+static void *watch_alloc(void *ud, size_t n) {
+  oom_watch *w = ud;
+  void *p = w->inner ? w->inner->alloc(w->inner->allocator_data, n)
+                     : malloc(n);
+  if (!p)
+    w->oom = true;
+  return p;
+}
+
+static void watch_free(void *ud, void *p) {
+  oom_watch *w = ud;
+  if (w->inner)
+    w->inner->free(w->inner->allocator_data, p);
+  else
+    free(p);
+}
+
+crpc_code crpc__unframe_message(const crpc_mem *mem,
+                                const ProtobufCMessageDescriptor *desc,
                                 ProtobufCAllocator *alloc,
                                 const crpc__msgbuf *m, crpc__encoding enc,
                                 size_t max_recv, ProtobufCMessage **out,
@@ -167,11 +194,17 @@ crpc_code crpc__unframe_message(const ProtobufCMessageDescriptor *desc,
                        "message compressed with an unsupported encoding");
       return CRPC_UNIMPLEMENTED;
     }
-    int rv = crpc__decompress(enc, m->data, m->len, max_recv, &plain, &len);
+    int rv = crpc__decompress(mem, enc, m->data, m->len, max_recv, &plain,
+                              &len);
     if (rv == CRPC_ETOOBIG) {
       crpc__status_set(st, CRPC_RESOURCE_EXHAUSTED,
                        "decompressed message larger than max (%zu)",
                        max_recv);
+      return CRPC_RESOURCE_EXHAUSTED;
+    }
+    if (rv == CRPC_ENOMEM) {
+      crpc__status_set(st, CRPC_RESOURCE_EXHAUSTED,
+                       "out of memory decompressing a message");
       return CRPC_RESOURCE_EXHAUSTED;
     }
     if (rv != 0) {
@@ -181,8 +214,15 @@ crpc_code crpc__unframe_message(const ProtobufCMessageDescriptor *desc,
     }
     p = plain;
   }
-  *out = protobuf_c_message_unpack(desc, alloc, len, p);
-  free(plain);
+  oom_watch w = {alloc, false};
+  ProtobufCAllocator wa = {watch_alloc, watch_free, &w};
+  *out = protobuf_c_message_unpack(desc, &wa, len, p);
+  crpc__free(mem, plain);
+  if (!*out && w.oom) {
+    crpc__status_set(st, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory unpacking a %s message", desc->name);
+    return CRPC_RESOURCE_EXHAUSTED;
+  }
   if (!*out) {
     crpc__status_set(st, CRPC_INTERNAL, "cannot parse %s message",
                      desc->name);

@@ -17,7 +17,8 @@ typedef struct crpc__msgbuf {
   uint8_t data[];
 } crpc__msgbuf;
 
-crpc__msgbuf *crpc__msgbuf_new(size_t len);
+/* From |mem| (NULL: libc); freed with crpc__free(mem, m). */
+crpc__msgbuf *crpc__msgbuf_new(const crpc_mem *mem, size_t len);
 
 typedef struct crpc__msgq {
   crpc__msgbuf *head, *tail;
@@ -27,13 +28,15 @@ typedef struct crpc__msgq {
 
 void crpc__msgq_push(crpc__msgq *q, crpc__msgbuf *m);
 crpc__msgbuf *crpc__msgq_pop(crpc__msgq *q);
-void crpc__msgq_clear(crpc__msgq *q);
+/* Frees every message (allocated from |mem|). */
+void crpc__msgq_clear(crpc__msgq *q, const crpc_mem *mem);
 
 typedef struct crpc__deframer {
   uint8_t hdr[5];
   size_t hdr_have;
-  crpc__msgbuf *cur; /* message being filled */
-  size_t max_len;    /* largest accepted payload */
+  crpc__msgbuf *cur;   /* message being filled */
+  size_t max_len;      /* largest accepted payload */
+  const crpc_mem *mem; /* messages come from it; NULL: libc */
 } crpc__deframer;
 
 /* Called for each complete message; takes ownership of |m|. Non-zero
@@ -48,18 +51,22 @@ int crpc__deframer_feed(crpc__deframer *d, const uint8_t *data, size_t len,
 bool crpc__deframer_partial(const crpc__deframer *d);
 void crpc__deframer_reset(crpc__deframer *d);
 
-/* Packs |msg| behind the prefix, compressed with |enc| unless identity.
+/* Packs |msg| behind the prefix, compressed with |enc| unless identity,
+ * into a buffer from |mem|.
  * Returns 0; CRPC_ETOOBIG (payload over |max_send|, 0 = no limit);
  * CRPC_ENOMEM. */
-int crpc__frame_message(const ProtobufCMessage *msg, crpc__encoding enc,
-                        size_t max_send, crpc__msgbuf **out);
+int crpc__frame_message(const crpc_mem *mem, const ProtobufCMessage *msg,
+                        crpc__encoding enc, size_t max_send,
+                        crpc__msgbuf **out);
 
-/* Decompresses (when |m->compressed|, with |enc|) and unpacks into |*out|.
+/* Decompresses (when |m->compressed|, with |enc|, scratch from |mem|) and
+ * unpacks into |*out| with |alloc| (NULL: protobuf-c's default).
  * Returns CRPC_OK or the status the spec gives: INTERNAL (not protobuf,
  * corrupt compression, compressed flag without an encoding),
- * RESOURCE_EXHAUSTED (decompressed size over max_recv), UNIMPLEMENTED
- * (unsupported encoding). |st| gets a message. */
-crpc_code crpc__unframe_message(const ProtobufCMessageDescriptor *desc,
+ * RESOURCE_EXHAUSTED (decompressed size over max_recv, or out of memory),
+ * UNIMPLEMENTED (unsupported encoding). |st| gets a message. */
+crpc_code crpc__unframe_message(const crpc_mem *mem,
+                                const ProtobufCMessageDescriptor *desc,
                                 ProtobufCAllocator *alloc,
                                 const crpc__msgbuf *m, crpc__encoding enc,
                                 size_t max_recv, ProtobufCMessage **out,

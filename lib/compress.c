@@ -73,19 +73,15 @@ bool crpc__accept_encoding_has(const char *value, size_t len,
   return false;
 }
 
-/* zlib allocates through malloc/free of this file, so a test that wraps
- * them sees (and can fail) zlib's own state and window too. */
+/* zlib's own state and window come from the caller's allocator too (its
+ * opaque), so a test that fails allocations sees them. */
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
-  CRPC__UNUSED(opaque);
   if (size != 0 && items > SIZE_MAX / size)
     return Z_NULL;
-  return malloc((size_t)items * size);
+  return crpc__malloc(opaque, (size_t)items * size);
 }
 
-static void z_free(voidpf opaque, voidpf p) {
-  CRPC__UNUSED(opaque);
-  free(p);
-}
+static void z_free(voidpf opaque, voidpf p) { crpc__free(opaque, p); }
 
 static int wbits_for(crpc__encoding enc) {
   return enc == CRPC__ENC_GZIP ? WBITS_GZIP : WBITS_ZLIB;
@@ -94,9 +90,9 @@ static int wbits_for(crpc__encoding enc) {
 /* zlib counts in uInt; feed larger buffers in slices. */
 static uInt clamp_uint(size_t n) { return n > UINT_MAX ? UINT_MAX : (uInt)n; }
 
-static int copy_out(const uint8_t *in, size_t len, uint8_t **out,
-                    size_t *out_len) {
-  uint8_t *o = malloc(len ? len : 1);
+static int copy_out(const crpc_mem *m, const uint8_t *in, size_t len,
+                    uint8_t **out, size_t *out_len) {
+  uint8_t *o = crpc__malloc(m, len);
   if (o == NULL)
     return CRPC_ENOMEM;
   if (len > 0)
@@ -106,8 +102,8 @@ static int copy_out(const uint8_t *in, size_t len, uint8_t **out,
   return 0;
 }
 
-int crpc__compress(crpc__encoding enc, const uint8_t *in, size_t len,
-                   uint8_t **out, size_t *out_len) {
+int crpc__compress(const crpc_mem *m, crpc__encoding enc, const uint8_t *in,
+                   size_t len, uint8_t **out, size_t *out_len) {
   z_stream z;
   uint8_t *buf = NULL;
   size_t cap, in_left = len;
@@ -116,13 +112,14 @@ int crpc__compress(crpc__encoding enc, const uint8_t *in, size_t len,
   if (out == NULL || out_len == NULL || (in == NULL && len > 0))
     return CRPC_EINVAL;
   if (enc == CRPC__ENC_IDENTITY)
-    return copy_out(in, len, out, out_len);
+    return copy_out(m, in, len, out, out_len);
   if (enc != CRPC__ENC_DEFLATE && enc != CRPC__ENC_GZIP)
     return CRPC_EENCODING;
 
   memset(&z, 0, sizeof(z));
   z.zalloc = z_alloc;
   z.zfree = z_free;
+  z.opaque = (voidpf)(uintptr_t)m;
   zr = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits_for(enc), 8,
                     Z_DEFAULT_STRATEGY);
   if (zr != Z_OK)
@@ -131,7 +128,7 @@ int crpc__compress(crpc__encoding enc, const uint8_t *in, size_t len,
   /* deflateBound() is enough for one deflate(Z_FINISH) pass; the loop
    * below still grows the buffer rather than trust it blindly. */
   cap = len <= ULONG_MAX ? deflateBound(&z, (uLong)len) : len;
-  if ((buf = malloc(cap)) == NULL) {
+  if ((buf = crpc__malloc(m, cap)) == NULL) {
     rv = CRPC_ENOMEM;
     goto fail;
   }
@@ -141,7 +138,7 @@ int crpc__compress(crpc__encoding enc, const uint8_t *in, size_t len,
     size_t used = (size_t)(z.next_out - buf);
     if (used == cap) {
       uint8_t *nb;
-      if (cap > SIZE_MAX / 2 || (nb = realloc(buf, cap * 2)) == NULL) {
+      if (cap > SIZE_MAX / 2 || (nb = crpc__realloc(m, buf, cap * 2)) == NULL) {
         rv = CRPC_ENOMEM;
         goto fail;
       }
@@ -168,7 +165,7 @@ int crpc__compress(crpc__encoding enc, const uint8_t *in, size_t len,
   return 0;
 
 fail:
-  free(buf);
+  crpc__free(m, buf);
   deflateEnd(&z);
   return rv;
 }
@@ -179,8 +176,9 @@ fail:
  * any byte there means the message is too big, so a zip bomb costs at most
  * max_out plus zlib's own ~40 KiB, however large it would expand.
  */
-int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
-                     size_t max_out, uint8_t **out, size_t *out_len) {
+int crpc__decompress(const crpc_mem *m, crpc__encoding enc, const uint8_t *in,
+                     size_t len, size_t max_out, uint8_t **out,
+                     size_t *out_len) {
   z_stream z;
   uint8_t *buf = NULL, probe;
   size_t cap, used = 0, in_left = len;
@@ -192,7 +190,7 @@ int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
   if (enc == CRPC__ENC_IDENTITY) {
     if (len > max_out)
       return CRPC_ETOOBIG;
-    return copy_out(in, len, out, out_len);
+    return copy_out(m, in, len, out, out_len);
   }
   if (enc != CRPC__ENC_DEFLATE && enc != CRPC__ENC_GZIP)
     return CRPC_EENCODING;
@@ -200,6 +198,7 @@ int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
   memset(&z, 0, sizeof(z));
   z.zalloc = z_alloc;
   z.zfree = z_free;
+  z.opaque = (voidpf)(uintptr_t)m;
   zr = inflateInit2(&z, wbits_for(enc));
   if (zr != Z_OK)
     return zr == Z_MEM_ERROR ? CRPC_ENOMEM : CRPC_EINVAL;
@@ -210,7 +209,7 @@ int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
     cap = INFLATE_FIRST_CHUNK;
   if (cap > max_out)
     cap = max_out;
-  if ((buf = malloc(cap ? cap : 1)) == NULL) {
+  if ((buf = crpc__malloc(m, cap)) == NULL) {
     rv = CRPC_ENOMEM;
     goto fail;
   }
@@ -221,7 +220,7 @@ int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
         probing = true;
       } else {
         size_t ncap = cap <= max_out / 2 ? cap * 2 : max_out;
-        uint8_t *nb = realloc(buf, ncap);
+        uint8_t *nb = crpc__realloc(m, buf, ncap);
         if (nb == NULL) {
           rv = CRPC_ENOMEM;
           goto fail;
@@ -279,7 +278,7 @@ int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
   return 0;
 
 fail:
-  free(buf);
+  crpc__free(m, buf);
   inflateEnd(&z);
   return rv;
 }

@@ -96,16 +96,21 @@ static void destroy_task(void *arg) {
   if (c->tp)
     c->tp->ops->free(c->tp);
   close(c->io.fd);
-  free(c->wbuf);
-  free(c);
+  crpc__free(c->mem, c->wbuf);
+  void (*on_freed)(void *) = c->hooks.on_freed;
+  void *owner = c->owner;
+  crpc__free(c->mem, c);
+  if (on_freed)
+    on_freed(owner);
 }
 
 int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
                    crpc__transport *tp, bool is_server, void *owner,
-                   const crpc__conn_hooks *hooks) {
-  crpc__conn *c = calloc(1, sizeof *c);
+                   const crpc__conn_hooks *hooks, const crpc_mem *mem) {
+  crpc__conn *c = crpc__calloc(mem, 1, sizeof *c);
   if (!c)
     return CRPC_ENOMEM;
+  c->mem = mem;
   c->loop = loop;
   c->io.fd = fd;
   c->io.cb = conn_on_io;
@@ -125,7 +130,7 @@ int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
   c->out.on_drained = on_out_drained;
   c->out.owner = c;
   if (crpc__io_watch(loop, &c->io, EPOLLIN | EPOLLRDHUP) != 0) {
-    free(c);
+    crpc__free(mem, c);
     return CRPC_ESYS;
   }
   *out = c;
@@ -226,7 +231,7 @@ static int stash(crpc__conn *c, const uint8_t *p, size_t len) {
     size_t cap = c->wcap ? c->wcap : 16384;
     while (cap < c->wlen + len)
       cap *= 2;
-    uint8_t *b = realloc(c->wbuf, cap);
+    uint8_t *b = crpc__realloc(c->mem, c->wbuf, cap);
     if (!b)
       return -1;
     c->wbuf = b;
@@ -247,7 +252,7 @@ static int write_stashed(crpc__conn *c) {
     if (c->woff < c->wlen)
       return 1;
   }
-  free(c->wbuf); /* idle connections hold no write buffer */
+  crpc__free(c->mem, c->wbuf); /* idle connections hold no write buffer */
   c->wbuf = NULL;
   c->woff = c->wlen = c->wcap = 0;
   return 0;
@@ -778,7 +783,7 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
     m->off += k;
     n += k;
     if (m->off == m->len) {
-      free(crpc__call_sendq_pop(c));
+      crpc__free(&c->mem, crpc__call_sendq_pop(c));
       wake = true;
     }
   }

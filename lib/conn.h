@@ -22,11 +22,15 @@ typedef struct crpc__conn_hooks {
   /* Called once when the connection is gone (after every attached call was
    * detached); the owner forgets it. The conn is freed right after. */
   void (*on_closed)(crpc__conn *c);
+  /* Called last, once the conn and all it allocated are freed (the owner
+   * may go, and its allocator with it). May be NULL. */
+  void (*on_freed)(void *owner);
   /* Optional [loop]: the output budget drained (writers were woken). */
   void (*on_drained)(crpc__conn *c);
 } crpc__conn_hooks;
 
 struct crpc__conn {
+  const crpc_mem *mem; /* the owner's: the conn, its buffer, nghttp2 */
   crpc__loop *loop;
   crpc__io io;
   crpc__transport *tp; /* plain or TLS byte stream */
@@ -87,10 +91,11 @@ struct crpc__conn {
 };
 
 /* Creates a connection on |fd| and starts reading. The session is created by
- * the caller's role code (client.c / server.c) after this returns. */
+ * the caller's role code (client.c / server.c) after this returns. The
+ * conn allocates from |mem|, its owner's, which outlives it. */
 int crpc__conn_new(crpc__conn **out, crpc__loop *loop, int fd,
                    crpc__transport *tp, bool is_server, void *owner,
-                   const crpc__conn_hooks *hooks);
+                   const crpc__conn_hooks *hooks, const crpc_mem *mem);
 
 /* Starts the transport handshake (TLS) or sends the HTTP/2 preface. */
 void crpc__conn_start(crpc__conn *c);

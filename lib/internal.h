@@ -26,6 +26,13 @@ void *crpc__calloc(const crpc_mem *m, size_t nmemb, size_t n);
 void *crpc__realloc(const crpc_mem *m, void *p, size_t n);
 void crpc__free(const crpc_mem *m, void *p);
 char *crpc__strdup(const crpc_mem *m, const char *s);
+/* At most |len| bytes of |s|, NUL-terminated. */
+char *crpc__strndup(const crpc_mem *m, const char *s, size_t len);
+/* The C library's allocator (what a NULL crpc_mem means). */
+const crpc_mem *crpc__mem_libc(void);
+/* A protobuf-c allocator over |m|, which must outlive every message
+ * unpacked with it (it points at |m|, not a copy). */
+void crpc__mem_pbc(ProtobufCAllocator *out, const crpc_mem *m);
 
 /* ---- log.c ---- */
 void crpc__log(crpc_log_level level, const char *fmt, ...)
@@ -42,8 +49,12 @@ void crpc__status_set(crpc_status *st, crpc_code code, const char *fmt, ...)
 /* Moves |src| into |dst| (dst cleared first; src left {0}). */
 void crpc__status_move(crpc_status *dst, crpc_status *src);
 /* grpc-message percent-encoding (PROTOCOL-HTTP2.md): bytes outside
- * 0x20-0x7E and '%' become %XX. Returns a malloc'd NUL-terminated string. */
+ * 0x20-0x7E and '%' become %XX. Returns a NUL-terminated string from |m|
+ * (crpc__percent_encode: libc). crpc_status contents stay libc's: the
+ * user frees them with crpc_status_clear(). */
 char *crpc__percent_encode(const char *msg, size_t len, size_t *out_len);
+char *crpc__percent_encode_m(const crpc_mem *m, const char *msg, size_t len,
+                             size_t *out_len);
 /* Decodes %XX; invalid escapes are passed through as they are, as the spec
  * asks. Returns a malloc'd NUL-terminated string, NULL on OOM. */
 char *crpc__percent_decode(const char *in, size_t len);
@@ -64,6 +75,9 @@ int crpc__timeout_parse(const char *v, size_t len, int64_t *out_ms);
 size_t crpc__timeout_format(int64_t ms, char *out);
 
 /* ---- metadata.c ---- */
+/* An empty list allocating with |m| (which must outlive it); freed with
+ * crpc_metadata_free() as any list. crpc_metadata_new() uses libc. */
+int crpc__metadata_new(crpc_metadata **out, const crpc_mem *m);
 /* 1 if |key| (length |len|) is a syntactically valid lower-case key. */
 bool crpc__metadata_key_valid(const char *key, size_t len);
 /* 1 if the key is reserved for the transport (pseudo headers, grpc-*,
@@ -86,6 +100,12 @@ int crpc__base64_encode(const uint8_t *in, size_t len, char **out,
                         size_t *out_len);
 int crpc__base64_decode(const char *in, size_t len, uint8_t **out,
                         size_t *out_len);
+/* The same with the output from |m| (NULL: libc); decode returns -2 when
+ * it is out of memory, -1 for bad input. */
+int crpc__base64_encode_m(const crpc_mem *m, const uint8_t *in, size_t len,
+                          char **out, size_t *out_len);
+int crpc__base64_decode_m(const crpc_mem *m, const char *in, size_t len,
+                          uint8_t **out, size_t *out_len);
 
 /* ---- compress.c ---- */
 typedef enum crpc__encoding {
@@ -103,13 +123,14 @@ const char *crpc__accept_encoding(void);
  * unknown names ignored) lists |enc|. identity is always accepted. */
 bool crpc__accept_encoding_has(const char *value, size_t len,
                                crpc__encoding enc);
-/* Compress / decompress one message body. Output malloc'd. decompress stops
- * with CRPC_ETOOBIG as soon as the output would exceed |max_out| (a zip bomb
- * never allocates more than that), CRPC_EPROTO for a corrupt stream,
- * CRPC_ENOMEM. */
-int crpc__compress(crpc__encoding enc, const uint8_t *in, size_t len,
-                   uint8_t **out, size_t *out_len);
-int crpc__decompress(crpc__encoding enc, const uint8_t *in, size_t len,
-                     size_t max_out, uint8_t **out, size_t *out_len);
+/* Compress / decompress one message body. Output and zlib's own state come
+ * from |m| (NULL: libc). decompress stops with CRPC_ETOOBIG as soon as the
+ * output would exceed |max_out| (a zip bomb never allocates more than
+ * that), CRPC_EPROTO for a corrupt stream, CRPC_ENOMEM. */
+int crpc__compress(const crpc_mem *m, crpc__encoding enc, const uint8_t *in,
+                   size_t len, uint8_t **out, size_t *out_len);
+int crpc__decompress(const crpc_mem *m, crpc__encoding enc, const uint8_t *in,
+                     size_t len, size_t max_out, uint8_t **out,
+                     size_t *out_len);
 
 #endif /* CRPC_INTERNAL_H */

@@ -17,6 +17,7 @@
 #define RBUF_SIZE (64 * 1024)
 
 struct crpc__loop {
+  const crpc_mem *mem;
   int epfd;
   crpc__io wake;
   pthread_mutex_t mu; /* guards the task queue and |stopping| */
@@ -27,6 +28,7 @@ struct crpc__loop {
   bool has_thread;
   crpc__timer **heap;
   size_t nheap, capheap;
+  crpc__timer *spill; /* armed timers the heap had no room for */
   uint8_t rbuf[RBUF_SIZE];
   uint8_t wbuf[RBUF_SIZE];
   /* Shared client loops are run by whichever thread needs them: a caller
@@ -67,10 +69,11 @@ static void on_wake(crpc__io *io, uint32_t events) {
   }
 }
 
-int crpc__loop_new(crpc__loop **out) {
-  crpc__loop *l = calloc(1, sizeof *l);
+int crpc__loop_new(crpc__loop **out, const crpc_mem *mem) {
+  crpc__loop *l = crpc__calloc(mem, 1, sizeof *l);
   if (!l)
     return CRPC_ENOMEM;
+  l->mem = mem;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (l->epfd < 0)
     goto fail_epoll;
@@ -91,7 +94,7 @@ fail_watch:
 fail_eventfd:
   close(l->epfd);
 fail_epoll:
-  free(l);
+  crpc__free(mem, l);
   return CRPC_ESYS;
 }
 
@@ -102,7 +105,7 @@ void crpc__loop_free(crpc__loop *l) {
   while (t) { /* tasks never run: their owners are gone with the loop */
     crpc__task *n = t->next;
     if (t->heap)
-      free(t);
+      crpc__free(l->mem, t);
     t = n;
   }
   close(l->wake.fd);
@@ -111,8 +114,8 @@ void crpc__loop_free(crpc__loop *l) {
   pthread_mutex_destroy(&l->drive_mu);
   pthread_cond_destroy(&l->drive_cv);
   pthread_cond_destroy(&l->pool_cv);
-  free(l->heap);
-  free(l);
+  crpc__free(l->mem, l->heap);
+  crpc__free(l->mem, l);
 }
 
 int crpc__io_watch(crpc__loop *l, crpc__io *io, uint32_t events) {
@@ -175,14 +178,29 @@ static void heap_down(crpc__loop *l, size_t i) {
   }
 }
 
+/* Out of memory for the heap: the timer waits in an unsorted list that
+ * every round scans (a timer that silently never fires would be worse,
+ * and a timer start cannot fail). */
+static void spill(crpc__loop *l, crpc__timer *t) {
+  t->heap_idx = CRPC__TIMER_SPILLED;
+  t->spill_prev = NULL;
+  t->spill_next = l->spill;
+  if (l->spill)
+    l->spill->spill_prev = t;
+  l->spill = t;
+}
+
 void crpc__timer_start(crpc__loop *l, crpc__timer *t, int64_t when_ms) {
   if (t->heap_idx)
     crpc__timer_stop(l, t);
   if (l->nheap == l->capheap) {
     size_t cap = l->capheap ? l->capheap * 2 : 64;
-    crpc__timer **h = realloc(l->heap, cap * sizeof *h);
-    if (!h)
-      abort(); /* a timer that silently never fires is worse */
+    crpc__timer **h = crpc__realloc(l->mem, l->heap, cap * sizeof *h);
+    if (!h) {
+      t->when_ms = when_ms;
+      spill(l, t);
+      return;
+    }
     l->heap = h;
     l->capheap = cap;
   }
@@ -195,6 +213,17 @@ void crpc__timer_start(crpc__loop *l, crpc__timer *t, int64_t when_ms) {
 void crpc__timer_stop(crpc__loop *l, crpc__timer *t) {
   if (!t->heap_idx)
     return;
+  if (t->heap_idx == CRPC__TIMER_SPILLED) {
+    if (t->spill_prev)
+      t->spill_prev->spill_next = t->spill_next;
+    else
+      l->spill = t->spill_next;
+    if (t->spill_next)
+      t->spill_next->spill_prev = t->spill_prev;
+    t->spill_next = t->spill_prev = NULL;
+    t->heap_idx = 0;
+    return;
+  }
   size_t i = t->heap_idx - 1;
   size_t last = --l->nheap;
   if (i != last) {
@@ -206,9 +235,13 @@ void crpc__timer_stop(crpc__loop *l, crpc__timer *t) {
 }
 
 static int next_timeout(crpc__loop *l, int cap) {
-  if (!l->nheap)
+  if (!l->nheap && !l->spill)
     return cap;
-  int64_t d = l->heap[0]->when_ms - crpc__now_ms();
+  int64_t when = l->nheap ? l->heap[0]->when_ms : INT64_MAX;
+  for (crpc__timer *t = l->spill; t; t = t->spill_next)
+    if (t->when_ms < when)
+      when = t->when_ms;
+  int64_t d = when - crpc__now_ms();
   if (d < 0)
     d = 0;
   if (cap >= 0 && d > cap)
@@ -222,6 +255,16 @@ static void run_timers(crpc__loop *l) {
     crpc__timer *t = l->heap[0];
     crpc__timer_stop(l, t);
     t->cb(t);
+  }
+  /* a callback may stop or start any spilled timer: rescan after each */
+  for (crpc__timer *t = l->spill; t;) {
+    if (t->when_ms > now) {
+      t = t->spill_next;
+      continue;
+    }
+    crpc__timer_stop(l, t);
+    t->cb(t);
+    t = l->spill;
   }
 }
 
@@ -256,7 +299,7 @@ void crpc__loop_post_task(crpc__loop *l, crpc__task *task) {
 }
 
 int crpc__loop_post(crpc__loop *l, crpc__task_fn fn, void *arg) {
-  crpc__task *t = malloc(sizeof *t);
+  crpc__task *t = crpc__malloc(l->mem, sizeof *t);
   if (!t)
     return CRPC_ENOMEM;
   t->fn = fn;
@@ -277,7 +320,7 @@ static void run_tasks(crpc__loop *l) {
     bool heap = t->heap;
     t->fn(t->arg); /* may free or re-post t */
     if (heap)
-      free(t);
+      crpc__free(l->mem, t);
     t = n;
   }
 }
@@ -456,7 +499,7 @@ static void run_own_tasks(crpc__loop *l) {
     bool heap = t->heap;
     t->fn(t->arg);
     if (heap)
-      free(t);
+      crpc__free(l->mem, t);
     t = n;
   }
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <crpc/common.h>
+
 typedef struct crpc__loop crpc__loop;
 typedef struct crpc__io crpc__io;
 typedef struct crpc__timer crpc__timer;
@@ -30,9 +32,12 @@ struct crpc__io {
 typedef void (*crpc__timer_cb)(crpc__timer *t);
 struct crpc__timer {
   int64_t when_ms; /* absolute, crpc__now_ms() clock */
-  size_t heap_idx; /* 0 = not armed; else index + 1 */
+  size_t heap_idx; /* 0 = not armed; CRPC__TIMER_SPILLED; else index + 1 */
   crpc__timer_cb cb;
+  crpc__timer *spill_next, *spill_prev; /* while SPILLED */
 };
+/* Armed, but in the loop's spill list: the heap could not grow (OOM). */
+#define CRPC__TIMER_SPILLED SIZE_MAX
 
 /* A unit of work posted from any thread. Intrusive, so a call can post its
  * own task without allocating (see crpc__loop_post_task). */
@@ -44,7 +49,9 @@ struct crpc__task {
   bool heap; /* allocated by crpc__loop_post, freed after running */
 };
 
-int crpc__loop_new(crpc__loop **out);
+/* The loop and everything it allocates (its timer heap, posted tasks)
+ * come from |mem| (NULL: libc), which must outlive it. */
+int crpc__loop_new(crpc__loop **out, const crpc_mem *mem);
 void crpc__loop_free(crpc__loop *loop);
 
 /* Registers or updates the descriptor's interest (EPOLLIN/EPOLLOUT bits;

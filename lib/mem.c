@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "internal.h"
 
 static void *libc_malloc(size_t n, void *ud) {
@@ -45,7 +47,11 @@ void crpc__mem_init(crpc_mem *dst, const crpc_mem *user) {
   *dst = *user;
 }
 
-/* NULL |m| means libc: internal callers need not special-case it. */
+const crpc_mem *crpc__mem_libc(void) { return &libc_mem; }
+
+/* NULL |m| means libc: internal callers need not special-case it. The
+ * members are called as (m->malloc)(...) so that a test's malloc macro
+ * (failmalloc.h's FAILMALLOC_WRAP_LIBC) leaves them alone. */
 static const crpc_mem *mem_or_default(const crpc_mem *m) {
   return m != NULL && m->malloc != NULL ? m : &libc_mem;
 }
@@ -56,7 +62,7 @@ static const crpc_mem *mem_or_default(const crpc_mem *m) {
  */
 void *crpc__malloc(const crpc_mem *m, size_t n) {
   m = mem_or_default(m);
-  return m->malloc(n == 0 ? 1 : n, m->mem_user_data);
+  return (m->malloc)(n == 0 ? 1 : n, m->mem_user_data);
 }
 
 void *crpc__calloc(const crpc_mem *m, size_t nmemb, size_t n) {
@@ -68,8 +74,8 @@ void *crpc__calloc(const crpc_mem *m, size_t nmemb, size_t n) {
   if (nmemb == 0 || n == 0)
     nmemb = n = 1;
   if (m->calloc != NULL)
-    return m->calloc(nmemb, n, m->mem_user_data);
-  p = m->malloc(nmemb * n, m->mem_user_data);
+    return (m->calloc)(nmemb, n, m->mem_user_data);
+  p = (m->malloc)(nmemb * n, m->mem_user_data);
   if (p != NULL)
     memset(p, 0, nmemb * n);
   return p;
@@ -78,14 +84,14 @@ void *crpc__calloc(const crpc_mem *m, size_t nmemb, size_t n) {
 /* Never frees: realloc(p, 0) is "free" on some libcs, not a resize. */
 void *crpc__realloc(const crpc_mem *m, void *p, size_t n) {
   m = mem_or_default(m);
-  return m->realloc(p, n == 0 ? 1 : n, m->mem_user_data);
+  return (m->realloc)(p, n == 0 ? 1 : n, m->mem_user_data);
 }
 
 void crpc__free(const crpc_mem *m, void *p) {
   if (p == NULL)
     return;
   m = mem_or_default(m);
-  m->free(p, m->mem_user_data);
+  (m->free)(p, m->mem_user_data);
 }
 
 char *crpc__strdup(const crpc_mem *m, const char *s) {
@@ -98,4 +104,28 @@ char *crpc__strdup(const crpc_mem *m, const char *s) {
   if (p != NULL)
     memcpy(p, s, n);
   return p;
+}
+
+char *crpc__strndup(const crpc_mem *m, const char *s, size_t len) {
+  char *p;
+  if (s == NULL)
+    return NULL;
+  len = strnlen(s, len);
+  if (len == SIZE_MAX || (p = crpc__malloc(m, len + 1)) == NULL)
+    return NULL;
+  memcpy(p, s, len);
+  p[len] = '\0';
+  return p;
+}
+
+/* ---- protobuf-c ---- */
+
+static void *pbc_alloc(void *ud, size_t n) { return crpc__malloc(ud, n); }
+
+static void pbc_free(void *ud, void *p) { crpc__free(ud, p); }
+
+void crpc__mem_pbc(ProtobufCAllocator *out, const crpc_mem *m) {
+  out->alloc = pbc_alloc;
+  out->free = pbc_free;
+  out->allocator_data = (void *)(uintptr_t)m; /* protobuf-c's is not const */
 }

@@ -20,6 +20,7 @@ typedef struct md_pair {
 struct crpc_metadata {
   md_pair *pairs;
   size_t n, cap;
+  const crpc_mem *mem; /* its maker's allocator; outlives the list */
 };
 
 static char fold(char c) {
@@ -85,14 +86,19 @@ static bool ascii_value_ok(const uint8_t *v, size_t len) {
   return true;
 }
 
-int crpc_metadata_new(crpc_metadata **out) {
+int crpc__metadata_new(crpc_metadata **out, const crpc_mem *m) {
   crpc_metadata *md;
   if (out == NULL)
     return CRPC_EINVAL;
-  if ((md = calloc(1, sizeof(*md))) == NULL)
+  if ((md = crpc__calloc(m, 1, sizeof(*md))) == NULL)
     return CRPC_ENOMEM;
+  md->mem = m;
   *out = md;
   return 0;
+}
+
+int crpc_metadata_new(crpc_metadata **out) {
+  return crpc__metadata_new(out, crpc__mem_libc());
 }
 
 void crpc_metadata_clear(crpc_metadata *md) {
@@ -100,7 +106,7 @@ void crpc_metadata_clear(crpc_metadata *md) {
   if (md == NULL)
     return;
   for (i = 0; i < md->n; i++)
-    free(md->pairs[i].key);
+    crpc__free(md->mem, md->pairs[i].key);
   md->n = 0;
 }
 
@@ -108,8 +114,8 @@ void crpc_metadata_free(crpc_metadata *md) {
   if (md == NULL)
     return;
   crpc_metadata_clear(md);
-  free(md->pairs);
-  free(md);
+  crpc__free(md->mem, md->pairs);
+  crpc__free(md->mem, md);
 }
 
 /* Room for |extra| more pairs, so that multi-pair operations can fail
@@ -124,7 +130,7 @@ static int reserve(crpc_metadata *md, size_t extra) {
   cap = md->cap ? md->cap : 4;
   while (cap - md->n < extra)
     cap = cap > SIZE_MAX / sizeof(md_pair) / 2 ? md->n + extra : cap * 2;
-  if ((p = realloc(md->pairs, cap * sizeof(md_pair))) == NULL)
+  if ((p = crpc__realloc(md->mem, md->pairs, cap * sizeof(md_pair))) == NULL)
     return CRPC_ENOMEM;
   md->pairs = p;
   md->cap = cap;
@@ -139,7 +145,7 @@ static int push(crpc_metadata *md, const char *key, size_t klen,
   size_t i;
   if (klen > SIZE_MAX - 2 || vlen > SIZE_MAX - 2 - klen)
     return CRPC_ENOMEM;
-  if ((block = malloc(klen + vlen + 2)) == NULL)
+  if ((block = crpc__malloc(md->mem, klen + vlen + 2)) == NULL)
     return CRPC_ENOMEM;
   for (i = 0; i < klen; i++)
     block[i] = fold(key[i]);
@@ -157,7 +163,7 @@ static int push(crpc_metadata *md, const char *key, size_t klen,
 /* Drops pairs past |n|: the undo of a half-done multi-pair operation. */
 static void truncate_to(crpc_metadata *md, size_t n) {
   while (md->n > n)
-    free(md->pairs[--md->n].key);
+    crpc__free(md->mem, md->pairs[--md->n].key);
 }
 
 int crpc_metadata_add(crpc_metadata *md, const char *key, const void *value,
@@ -276,13 +282,14 @@ int crpc__metadata_add_wire(crpc_metadata *md, const uint8_t *name,
       ;
     for (e = end; e > s && is_ows(value[e - 1]); e--)
       ;
-    rv = crpc__base64_decode((const char *)value + s, e - s, &dec, &dlen);
+    rv = crpc__base64_decode_m(md->mem, (const char *)value + s, e - s,
+                               &dec, &dlen);
     if (rv != 0) {
       truncate_to(md, n0);
-      return CRPC_EMETADATA;
+      return rv == -2 ? CRPC_ENOMEM : CRPC_EMETADATA;
     }
     rv = push(md, key, namelen, dec, dlen);
-    free(dec);
+    crpc__free(md->mem, dec);
     if (rv != 0) {
       truncate_to(md, n0);
       return rv;
@@ -319,6 +326,11 @@ static const char b64_alphabet[] =
 
 int crpc__base64_encode(const uint8_t *in, size_t len, char **out,
                         size_t *out_len) {
+  return crpc__base64_encode_m(NULL, in, len, out, out_len);
+}
+
+int crpc__base64_encode_m(const crpc_mem *m, const uint8_t *in, size_t len,
+                          char **out, size_t *out_len) {
   size_t n, i;
   char *o, *p;
 
@@ -327,7 +339,7 @@ int crpc__base64_encode(const uint8_t *in, size_t len, char **out,
   if (len / 3 > (SIZE_MAX - 4) / 4)
     return -1;
   n = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0); /* unpadded */
-  if ((o = malloc(n + 1)) == NULL)
+  if ((o = crpc__malloc(m, n + 1)) == NULL)
     return -1;
   for (i = 0, p = o; i + 3 <= len; i += 3) {
     uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
@@ -375,6 +387,13 @@ static int b64_value(unsigned char c) {
  */
 int crpc__base64_decode(const char *in, size_t len, uint8_t **out,
                         size_t *out_len) {
+  int rv = crpc__base64_decode_m(NULL, in, len, out, out_len);
+  return rv < 0 ? -1 : rv;
+}
+
+/* -2 tells out-of-memory apart from bad input (-1). */
+int crpc__base64_decode_m(const crpc_mem *m, const char *in, size_t len,
+                          uint8_t **out, size_t *out_len) {
   const unsigned char *s = (const unsigned char *)in;
   size_t pad = 0, rem, n, i;
   uint8_t *o, *p;
@@ -391,15 +410,15 @@ int crpc__base64_decode(const char *in, size_t len, uint8_t **out,
   if (rem == 1 || (pad != 0 && pad != 4 - rem))
     return -1;
   n = len / 4 * 3 + (rem ? rem - 1 : 0);
-  if ((o = malloc(n + 1)) == NULL)
-    return -1;
+  if ((o = crpc__malloc(m, n + 1)) == NULL)
+    return -2;
   for (i = 0, p = o; i < len; i += 4) {
     size_t k, q = len - i < 4 ? len - i : 4;
     uint32_t v = 0;
     for (k = 0; k < 4; k++) {
       int d = k < q ? b64_value(s[i + k]) : 0;
       if (d < 0) {
-        free(o);
+        crpc__free(m, o);
         return -1;
       }
       v = v << 6 | (uint32_t)d;

@@ -10,19 +10,21 @@
 
 #include "call_internal.h"
 
-crpc__peer_id *crpc__peer_id_new(void) {
-  crpc__peer_id *p = calloc(1, sizeof *p);
-  if (p)
+crpc__peer_id *crpc__peer_id_new(const crpc_mem *mem) {
+  crpc__peer_id *p = crpc__calloc(mem, 1, sizeof *p);
+  if (p) {
     atomic_init(&p->refs, 1);
+    p->mem = mem;
+  }
   return p;
 }
 
 int crpc__peer_id_add_san(crpc__peer_id *p, const char *san) {
-  char **sans = realloc(p->sans, (p->nsans + 1) * sizeof *sans);
+  char **sans = crpc__realloc(p->mem, p->sans, (p->nsans + 1) * sizeof *sans);
   if (!sans)
     return CRPC_ENOMEM;
   p->sans = sans;
-  if (!(sans[p->nsans] = strdup(san)))
+  if (!(sans[p->nsans] = crpc__strdup(p->mem, san)))
     return CRPC_ENOMEM;
   p->nsans++;
   return 0;
@@ -39,10 +41,10 @@ void crpc__peer_id_unref(crpc__peer_id *p) {
       atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
     return;
   for (size_t i = 0; i < p->nsans; i++)
-    free(p->sans[i]);
-  free(p->sans);
-  free(p->subject);
-  free(p);
+    crpc__free(p->mem, p->sans[i]);
+  crpc__free(p->mem, p->sans);
+  crpc__free(p->mem, p->subject);
+  crpc__free(p->mem, p);
 }
 
 /* ---- public accessors (server calls) ---- */

@@ -84,6 +84,7 @@ struct srv_thread {
 enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
 
 struct crpc_server {
+  crpc_mem mem; /* the user's, copied: everything the server makes */
   crpc_server_opts opts;
   size_t max_recv;
   listener listeners[MAX_LISTENERS];
@@ -118,11 +119,14 @@ static void server_out_drained(crpc__budget *b);
 
 int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
   crpc_server_opts none = {0};
-  if (!out || (opts && opts->mem))
-    return CRPC_EINVAL; /* a custom allocator is not honoured yet */
-  crpc_server *s = calloc(1, sizeof *s);
+  crpc_mem mem;
+  if (!out)
+    return CRPC_EINVAL;
+  crpc__mem_init(&mem, opts ? opts->mem : NULL);
+  crpc_server *s = crpc__calloc(&mem, 1, sizeof *s);
   if (!s)
     return CRPC_ENOMEM;
+  s->mem = mem;
   s->opts = opts ? *opts : none;
   s->opts.mem = NULL; /* copied, never kept */
   s->max_recv = s->opts.max_recv_msg_size ? s->opts.max_recv_msg_size
@@ -175,7 +179,8 @@ static int add_method(crpc_server *s, const crpc_method *m, crpc_handler h,
     return CRPC_EEXIST;
   if (s->nmethods == s->capmethods) {
     size_t cap = s->capmethods ? 2 * s->capmethods : 16;
-    crpc__server_method *nm = realloc(s->methods, cap * sizeof *nm);
+    crpc__server_method *nm = crpc__realloc(&s->mem, s->methods,
+                                            cap * sizeof *nm);
     if (!nm)
       return CRPC_ENOMEM;
     s->methods = nm;
@@ -209,11 +214,12 @@ int crpc_server_register_service(crpc_server *s, const crpc_service *svc,
   for (size_t i = 0; i < svc->n_methods; i++)
     if (find_method(s, svc->methods[i].path, strlen(svc->methods[i].path)))
       return CRPC_EEXIST;
-  void **tables = realloc(s->tables, (s->ntables + 1) * sizeof *tables);
+  void **tables = crpc__realloc(&s->mem, s->tables,
+                                (s->ntables + 1) * sizeof *tables);
   if (!tables)
     return CRPC_ENOMEM;
   s->tables = tables;
-  void *copy = malloc(svc->handlers_size ? svc->handlers_size : 1);
+  void *copy = crpc__malloc(&s->mem, svc->handlers_size);
   if (!copy)
     return CRPC_ENOMEM;
   memcpy(copy, handlers, svc->handlers_size);
@@ -242,13 +248,13 @@ int crpc_server_listen(crpc_server *s, const char *addr,
     snprintf(buf, sizeof buf, "[::]%s", addr);
     addr = buf;
   }
-  int n = crpc__resolve(addr, true, addrs, 1, NULL);
+  int n = crpc__resolve(addr, true, addrs, 1, NULL, &s->mem);
   if (n < 0)
     return n == CRPC_ENOMEM ? n : CRPC_ETARGET;
   void *ctx = NULL;
   if (tls) {
     const char *why = NULL;
-    int rv = crpc__tls_server_ctx_new(tls, &ctx, &why);
+    int rv = crpc__tls_server_ctx_new(tls, &s->mem, &ctx, &why);
     if (rv != 0) {
       crpc__log_error("TLS listener %s: %s", addr, why ? why : "failed");
       return rv;
@@ -259,14 +265,14 @@ int crpc_server_listen(crpc_server *s, const char *addr,
   if (fd < 0 && addr == buf) {
     /* no IPv6: fall back to IPv4 any */
     snprintf(buf, sizeof buf, "0.0.0.0%s", strrchr(buf, ':'));
-    if (crpc__resolve(buf, true, addrs, 1, NULL) > 0)
+    if (crpc__resolve(buf, true, addrs, 1, NULL, &s->mem) > 0)
       fd = crpc__sock_listen(&addrs[0], &port);
   } else if (fd >= 0 && addr == buf) {
     /* [::] with V6ONLY: add the IPv4 side on the same port */
     char v4[64];
     snprintf(v4, sizeof v4, "0.0.0.0:%d", port);
     crpc__addr a4;
-    if (crpc__resolve(v4, true, &a4, 1, NULL) > 0 &&
+    if (crpc__resolve(v4, true, &a4, 1, NULL, &s->mem) > 0 &&
         s->nlisteners + 1 < MAX_LISTENERS) {
       int fd4 = crpc__sock_listen(&a4, NULL);
       if (fd4 >= 0) {
@@ -331,34 +337,35 @@ int crpc_server_reload_tls(crpc_server *s) {
 
 /* Status fields of a trailer block; strings live in the call's nv_arena. */
 static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
+  /* static strings: the status must go out even when memory does not */
+  static const char *const codes[] = {"0",  "1",  "2",  "3",  "4",  "5",
+                                      "6",  "7",  "8",  "9",  "10", "11",
+                                      "12", "13", "14", "15", "16"};
   size_t n = 0;
-  char *code = crpc__arena_alloc(&c->nv_arena, 4);
-  if (!code)
-    return 0;
-  snprintf(code, 4, "%d", (int)c->status.code);
-  nva[n++] = NV_LIT("grpc-status", code);
+  unsigned code = (unsigned)c->status.code;
+  nva[n++] = NV_LIT("grpc-status", codes[code < 17 ? code : 2]);
   if (c->status.message && c->status.message[0]) {
     size_t elen;
-    char *enc = crpc__percent_encode(c->status.message,
-                                     strlen(c->status.message), &elen);
+    char *enc = crpc__percent_encode_m(&c->mem, c->status.message,
+                                       strlen(c->status.message), &elen);
     char *copy = enc ? crpc__arena_alloc(&c->nv_arena, elen + 1) : NULL;
     if (copy) {
       memcpy(copy, enc, elen + 1);
       nva[n++] = NV_LIT("grpc-message", copy);
     }
-    free(enc);
+    crpc__free(&c->mem, enc);
   }
   if (c->status.details_len) {
     char *b64;
     size_t blen;
-    if (crpc__base64_encode(c->status.details, c->status.details_len, &b64,
-                            &blen) == 0) {
+    if (crpc__base64_encode_m(&c->mem, c->status.details,
+                              c->status.details_len, &b64, &blen) == 0) {
       char *copy = crpc__arena_alloc(&c->nv_arena, blen + 1);
       if (copy) {
         memcpy(copy, b64, blen + 1);
         nva[n++] = NV_LIT("grpc-status-details-bin", copy);
       }
-      free(b64);
+      crpc__free(&c->mem, b64);
     }
   }
   return n;
@@ -368,6 +375,11 @@ size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max) {
   pthread_mutex_lock(&c->mu);
   size_t n = status_nv(c, nva);
   n += crpc__md_to_nv(c, c->trailers, nva + n, max - n);
+  if (c->md_oom) { /* not the trailers the handler meant: say so */
+    crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                     "out of memory encoding the response metadata");
+    n = status_nv(c, nva);
+  }
   pthread_mutex_unlock(&c->mu);
   return n;
 }
@@ -382,6 +394,20 @@ static size_t response_headers(crpc_call *c, nghttp2_nv *nva, size_t max) {
   n += crpc__md_to_nv(c, c->send_md, nva + n, max - n);
   return n;
 }
+
+/* nghttp2 could not take a response (out of memory): reset the stream
+ * (INTERNAL_ERROR: the client ends INTERNAL) so the client does not wait
+ * for it; if even that fails, the connection goes. */
+static void submit_failed(crpc_call *c, int rv) {
+  crpc__log_warn("%s: cannot send the response: %s", c->peer,
+                 nghttp2_strerror(rv));
+  if (nghttp2_submit_rst_stream(c->conn->session, NGHTTP2_FLAG_NONE,
+                                c->stream_id, NGHTTP2_INTERNAL_ERROR) != 0)
+    crpc__conn_close(c->conn, CRPC_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+static void abort_call(crpc_call *c, crpc_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Submits whatever the call has ready: headers, data, trailers. */
 static void pump(crpc_call *c) {
@@ -405,17 +431,33 @@ static void pump(crpc_call *c) {
       n += status_nv(c, nva + n);
       n += crpc__md_to_nv(c, c->send_md, nva + n, 128 - n);
       n += crpc__md_to_nv(c, c->trailers, nva + n, 128 - n);
+      if (c->md_oom) {
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "out of memory encoding the response metadata");
+        n = 2 + status_nv(c, nva + 2);
+      }
       pthread_mutex_unlock(&c->mu);
-      nghttp2_submit_response(conn->session, c->stream_id, nva, n, NULL);
+      int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
+                                       NULL);
       c->headers_sent = true;
+      if (rv != 0)
+        submit_failed(c, rv);
     } else if (data || closed) {
       pthread_mutex_lock(&c->mu);
       size_t n = response_headers(c, nva, 128);
       pthread_mutex_unlock(&c->mu);
+      if (c->md_oom) { /* trailers-only RESOURCE_EXHAUSTED instead */
+        abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+                   "out of memory encoding the response metadata");
+        return;
+      }
       nghttp2_data_provider dp = {.source.ptr = c,
                                   .read_callback = crpc__call_data_read};
-      nghttp2_submit_response(conn->session, c->stream_id, nva, n, &dp);
+      int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
+                                       &dp);
       c->headers_sent = true;
+      if (rv != 0)
+        submit_failed(c, rv);
     }
   } else {
     nghttp2_session_resume_data(conn->session, c->stream_id);
@@ -459,7 +501,10 @@ static void http_error(crpc_call *c, const char *status) {
   c->cancelled = true;
   pthread_mutex_unlock(&c->mu);
   c->headers_sent = true;
-  nghttp2_submit_response(c->conn->session, c->stream_id, nva, 2, NULL);
+  int rv = nghttp2_submit_response(c->conn->session, c->stream_id, nva, 2,
+                                   NULL);
+  if (rv != 0)
+    submit_failed(c, rv);
   crpc__conn_schedule_flush(c->conn);
 }
 
@@ -500,7 +545,8 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     pthread_cond_wait(&c->cv, &c->mu);
   pthread_mutex_unlock(&c->mu);
   if (code == CRPC_OK && resp) {
-    int rv = crpc__frame_message(resp, c->send_enc, c->max_send, &m);
+    int rv = crpc__frame_message(&c->mem, resp, c->send_enc, c->max_send,
+                                 &m);
     if (rv != 0) {
       code = rv == CRPC_ETOOBIG ? CRPC_RESOURCE_EXHAUSTED : CRPC_INTERNAL;
       crpc_call_set_status_message(
@@ -522,7 +568,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     /* past the deadline the handler's answer no longer counts */
     code = CRPC_DEADLINE_EXCEEDED;
     crpc_call_set_status_message(c, "deadline exceeded");
-    free(m);
+    crpc__free(&c->mem, m);
     m = NULL;
   }
   pthread_mutex_lock(&c->mu);
@@ -539,7 +585,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     crpc__call_kick_locked(c);
   }
   pthread_mutex_unlock(&c->mu);
-  free(m);
+  crpc__free(&c->mem, m);
 }
 
 /* The server's auth hook, before the handler and on its thread. False when
@@ -563,9 +609,10 @@ static bool authorized(crpc_call *c) {
   return false;
 }
 
-/* Reads the single request of a unary / server-streaming call. */
+/* Reads the single request of a unary / server-streaming call; crpc frees
+ * it after the handler, so it comes from the server's allocator. */
 static bool read_request(crpc_call *c, ProtobufCMessage **req) {
-  if (crpc_call_read(c, req))
+  if (crpc__call_read(c, req, &c->pbc))
     return true;
   pthread_mutex_lock(&c->mu);
   bool cancelled = c->cancelled || c->cancel_requested || c->done;
@@ -589,7 +636,7 @@ static void run_handler(void *arg) {
     if (kind == CRPC_UNARY) {
       crpc__msgbuf *extra;
       if (crpc__call_next_message(c, &extra)) {
-        free(extra);
+        crpc__free(&c->mem, extra);
         crpc_call_set_status_message(c, "more than one request message for "
                                         "a unary method");
         complete(c, CRPC_INTERNAL, NULL);
@@ -607,7 +654,7 @@ static void run_handler(void *arg) {
   complete(c, invoke(c, req, resp), resp);
 out:
   if (req)
-    protobuf_c_message_free_unpacked(req, NULL);
+    protobuf_c_message_free_unpacked(req, &c->pbc);
   crpc__call_unref(c); /* the worker's reference */
 }
 
@@ -719,18 +766,19 @@ static void run_inline(crpc_call *c) {
   if (m)
     crpc__call_consume(c, m->len + 5);
   if (!m || extra) {
-    free(m);
+    crpc__free(&c->mem, m);
     abort_call(c, CRPC_INTERNAL, "%s", m ? "more than one request message"
                                          : "missing request message");
     return;
   }
   if (!authorized(c)) {
-    free(m);
+    crpc__free(&c->mem, m);
     return;
   }
-  crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
-                                         c->recv_enc, c->max_recv, &req, &st);
-  free(m);
+  crpc_code code = crpc__unframe_message(&c->mem, c->method->input, &c->pbc,
+                                         m, c->recv_enc, c->max_recv, &req,
+                                         &st);
+  crpc__free(&c->mem, m);
   if (code != CRPC_OK) {
     abort_call(c, code, "%s", crpc_status_message(&st));
     crpc_status_clear(&st);
@@ -739,7 +787,7 @@ static void run_inline(crpc_call *c) {
   resp = c->method->kind == CRPC_UNARY ? new_response(c) : NULL;
   code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
                                                : CRPC_RESOURCE_EXHAUSTED;
-  protobuf_c_message_free_unpacked(req, NULL);
+  protobuf_c_message_free_unpacked(req, &c->pbc);
   complete(c, code, resp);
 }
 
@@ -756,17 +804,17 @@ void crpc__server_on_data(crpc_call *c) {
     if (!m)
       return;
     ProtobufCMessage *req = NULL;
-    crpc_code code = crpc__unframe_message(c->method->input, NULL, m,
-                                           c->recv_enc, c->max_recv, &req,
-                                           &st);
-    free(m);
+    crpc_code code = crpc__unframe_message(&c->mem, c->method->input,
+                                           &c->pbc, m, c->recv_enc,
+                                           c->max_recv, &req, &st);
+    crpc__free(&c->mem, m);
     if (code != CRPC_OK) {
       abort_call(c, code, "%s", crpc_status_message(&st));
       crpc_status_clear(&st);
       return;
     }
     code = invoke(c, req, NULL);
-    protobuf_c_message_free_unpacked(req, NULL);
+    protobuf_c_message_free_unpacked(req, &c->pbc);
     if (code != CRPC_OK) { /* the handler ends the call early */
       c->final_invoked = true;
       complete(c, code, NULL);
@@ -866,7 +914,7 @@ static void on_deadline(crpc__timer *t) {
 int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
   crpc_server *s = conn->server;
   crpc_call *c;
-  if (crpc__call_new(&c, true, conn->loop) != 0)
+  if (crpc__call_new(&c, true, conn->loop, conn->mem) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   c->stream_id = stream_id;
   c->max_recv = s->max_recv;
@@ -900,14 +948,17 @@ int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
   if (c->dispatched || c->trailers_phase)
     return 0; /* request trailers carry nothing we use */
   if (name_is(name, namelen, ":path")) {
-    free(c->path);
-    c->path = strndup((const char *)value, valuelen);
+    crpc__free(&c->mem, c->path);
+    if (!(c->path = crpc__strndup(&c->mem, (const char *)value, valuelen)))
+      c->http_status = -3; /* answered RESOURCE_EXHAUSTED below */
   } else if (name_is(name, namelen, ":method")) {
     if (!(valuelen == 4 && memcmp(value, "POST", 4) == 0))
       c->http_status = 405;
   } else if (name_is(name, namelen, "content-type")) {
-    free(c->content_type);
-    c->content_type = strndup((const char *)value, valuelen);
+    crpc__free(&c->mem, c->content_type);
+    if (!(c->content_type =
+              crpc__strndup(&c->mem, (const char *)value, valuelen)))
+      c->http_status = -3;
   } else if (name_is(name, namelen, "grpc-timeout")) {
     int64_t ms;
     if (crpc__timeout_parse((const char *)value, valuelen, &ms) == 0)
@@ -923,7 +974,7 @@ int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
   } else if (namelen && name[0] != ':') {
     if (crpc__metadata_add_wire(c->recv_md, name, namelen, value, valuelen) ==
         CRPC_ENOMEM)
-      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      c->http_status = -3;
   }
   return 0;
 }
@@ -937,6 +988,11 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
     abort_call(c, CRPC_RESOURCE_EXHAUSTED,
                "request headers larger than the server's limit (%u bytes)",
                s->opts.max_header_list_size);
+    return;
+  }
+  if (c->http_status == -3) {
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+               "out of memory reading the request headers");
     return;
   }
   if (c->http_status == 405) {
@@ -1017,6 +1073,9 @@ void crpc__server_on_data_error(crpc_call *c, int rv) {
   if (rv == CRPC_ETOOBIG)
     abort_call(c, CRPC_RESOURCE_EXHAUSTED,
                "received message larger than max (%zu bytes)", c->max_recv);
+  else if (rv == CRPC_ENOMEM)
+    abort_call(c, CRPC_RESOURCE_EXHAUSTED,
+               "out of memory receiving a message");
   else
     abort_call(c, CRPC_INTERNAL, "malformed message framing");
   /* stop reading this stream; the rest is discarded */
@@ -1164,7 +1223,8 @@ static void start_conn(srv_thread *t, int fd, int lidx) {
     }
   }
   crpc__conn *conn;
-  if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks) != 0) {
+  if (crpc__conn_new(&conn, t->loop, fd, tp, true, t, &hooks, &s->mem) !=
+      0) {
     if (tp)
       tp->ops->free(tp);
     goto fail_fd;
@@ -1393,17 +1453,17 @@ int crpc_server_start(crpc_server *s) {
   s->nthreads = s->opts.reactor_threads
                     ? s->opts.reactor_threads
                     : (unsigned)(ncpu > 0 ? (ncpu > 64 ? 64 : ncpu) : 1);
-  int rv = crpc__workers_new(&s->workers, s->opts.max_workers);
+  int rv = crpc__workers_new(&s->workers, s->opts.max_workers, &s->mem);
   if (rv != 0)
     return rv;
-  s->threads = calloc(s->nthreads, sizeof *s->threads);
+  s->threads = crpc__calloc(&s->mem, s->nthreads, sizeof *s->threads);
   if (!s->threads)
     return CRPC_ENOMEM;
   for (unsigned i = 0; i < s->nthreads; i++) {
     srv_thread *t = &s->threads[i];
     t->srv = s;
     t->park_timer.cb = on_park_expired;
-    if ((rv = crpc__loop_new(&t->loop)) != 0)
+    if ((rv = crpc__loop_new(&t->loop, &s->mem)) != 0)
       return rv;
     for (int j = 0; j < s->nlisteners; j++) {
       t->lio[j].t = t;
@@ -1483,7 +1543,7 @@ void crpc_server_free(crpc_server *s) {
   crpc_server_shutdown(s, 0);
   for (unsigned i = 0; s->threads && i < s->nthreads; i++)
     crpc__loop_free(s->threads[i].loop);
-  free(s->threads);
+  crpc__free(&s->mem, s->threads);
   crpc__workers_free(s->workers);
   for (int i = 0; i < s->nlisteners; i++) {
     if (s->listeners[i].fd >= 0)
@@ -1494,10 +1554,11 @@ void crpc_server_free(crpc_server *s) {
       crpc__tls_ctx_free(s->listeners[i].tls);
   }
   for (size_t i = 0; i < s->ntables; i++)
-    free(s->tables[i]);
-  free(s->tables);
-  free(s->methods);
+    crpc__free(&s->mem, s->tables[i]);
+  crpc__free(&s->mem, s->tables);
+  crpc__free(&s->mem, s->methods);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
-  free(s);
+  crpc_mem mem = s->mem; /* the last free must not read the server */
+  crpc__free(&mem, s);
 }

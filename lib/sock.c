@@ -17,7 +17,8 @@
 
 #include "internal.h"
 
-static int resolve_unix(const char *path, crpc__addr *a, char **host_out) {
+static int resolve_unix(const char *path, crpc__addr *a, char **host_out,
+                        const crpc_mem *mem) {
   struct sockaddr_un *un = (struct sockaddr_un *)&a->ss;
   size_t n = strlen(path);
   if (n == 0 || n >= sizeof un->sun_path)
@@ -26,7 +27,7 @@ static int resolve_unix(const char *path, crpc__addr *a, char **host_out) {
   un->sun_family = AF_UNIX;
   memcpy(un->sun_path, path, n + 1);
   a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-  if (host_out && !(*host_out = strdup("localhost")))
+  if (host_out && !(*host_out = crpc__strdup(mem, "localhost")))
     return CRPC_ENOMEM;
   return 1;
 }
@@ -57,7 +58,7 @@ static int split_host_port(char *buf, char **host, char **port) {
 }
 
 int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
-                  int max, char **host_out) {
+                  int max, char **host_out, const crpc_mem *mem) {
   int family = AF_UNSPEC;
   if (host_out)
     *host_out = NULL;
@@ -67,7 +68,7 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
     const char *p = target + 5;
     if (strncmp(p, "//", 2) == 0)
       p += 2; /* unix:///abs -> /abs */
-    return resolve_unix(p, &addrs[0], host_out);
+    return resolve_unix(p, &addrs[0], host_out, mem);
   }
   if (strncmp(target, "ipv4:", 5) == 0) {
     target += 5;
@@ -80,16 +81,17 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
   } else if (strncmp(target, "dns:", 4) == 0) {
     target += 4;
   }
-  char *buf = strdup(target), *host, *port;
+  char *buf = crpc__strdup(mem, target), *host, *port;
   if (!buf)
     return CRPC_ENOMEM;
   if (split_host_port(buf, &host, &port) != 0) {
-    free(buf);
+    crpc__free(mem, buf);
     return CRPC_ETARGET;
   }
   /* the host is known even when it does not resolve (TLS name) */
-  if (host_out && !(*host_out = strdup(*host ? host : "localhost"))) {
-    free(buf);
+  if (host_out &&
+      !(*host_out = crpc__strdup(mem, *host ? host : "localhost"))) {
+    crpc__free(mem, buf);
     return CRPC_ENOMEM;
   }
   struct addrinfo hints = {0}, *res = NULL, *ai;
@@ -98,7 +100,7 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
   hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
   const char *node = *host ? host : (passive ? NULL : "localhost");
   if (getaddrinfo(node, port, &hints, &res) != 0 || !res) {
-    free(buf);
+    crpc__free(mem, buf);
     return CRPC_ESYS; /* well-formed, but does not resolve (now) */
   }
   int n = 0;
@@ -111,7 +113,7 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
     n++;
   }
   freeaddrinfo(res);
-  free(buf);
+  crpc__free(mem, buf);
   return n > 0 ? n : CRPC_ESYS;
 }
 

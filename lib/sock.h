@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include <crpc/common.h>
+
 typedef struct crpc__addr {
   struct sockaddr_storage ss;
   socklen_t len;
@@ -17,12 +19,13 @@ typedef struct crpc__addr {
  * "ipv6:[::1]:p", "[::1]:p", "dns:///host:p", "unix:path", "unix:///path",
  * and for |passive| listeners ":p" meaning every interface). Fills up to
  * |max| addresses. |host_out| (may be NULL) receives the host part (the
- * default :authority / TLS name; malloc'd). Returns the number of addresses
+ * default :authority / TLS name; from |mem|, NULL: libc). Returns the
+ * number of addresses
  * (> 0), or CRPC_ETARGET (malformed), CRPC_ESYS (well-formed but
  * it does not resolve) or CRPC_ENOMEM.
  */
 int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
-                  int max, char **host_out);
+                  int max, char **host_out, const crpc_mem *mem);
 
 /* A listening, non-blocking socket; |port_out| receives the bound port (0
  * for unix sockets). Returns the fd, or CRPC_EADDRINUSE / CRPC_ESYS. */

@@ -90,6 +90,11 @@ static bool percent_unreserved(unsigned char c) {
 }
 
 char *crpc__percent_encode(const char *msg, size_t len, size_t *out_len) {
+  return crpc__percent_encode_m(NULL, msg, len, out_len);
+}
+
+char *crpc__percent_encode_m(const crpc_mem *m, const char *msg, size_t len,
+                             size_t *out_len) {
   static const char hex[] = "0123456789ABCDEF";
   const unsigned char *in = (const unsigned char *)msg;
   size_t i, n = 0;
@@ -103,7 +108,7 @@ char *crpc__percent_encode(const char *msg, size_t len, size_t *out_len) {
       return NULL;
     n += w;
   }
-  if ((out = malloc(n + 1)) == NULL)
+  if ((out = crpc__malloc(m, n + 1)) == NULL)
     return NULL;
   for (i = 0, o = out; i < len; i++) {
     if (percent_unreserved(in[i])) {

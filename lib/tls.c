@@ -29,6 +29,7 @@
 #include "peer.h"
 
 typedef struct tls_ctx {
+  const crpc_mem *mem; /* the owner's (channel or server) */
   bool server;
   pthread_mutex_t mu;
   SSL_CTX *ssl_ctx; /* [mu]: replaced by crpc__tls_ctx_reload */
@@ -38,6 +39,7 @@ typedef struct tls_ctx {
 
 typedef struct tls_tp {
   crpc__transport base;
+  const crpc_mem *mem;
   SSL *ssl;
   bool server;
   bool fd_set;
@@ -238,25 +240,27 @@ fail:
   return NULL;
 }
 
-static char *dup_opt(const char *s, bool *oom) {
+static char *dup_opt(const crpc_mem *mem, const char *s, bool *oom) {
   if (!s)
     return NULL;
-  char *d = strdup(s);
+  char *d = crpc__strdup(mem, s);
   if (!d)
     *oom = true;
   return d;
 }
 
-static tls_ctx *new_tls_ctx(bool server) {
-  tls_ctx *t = calloc(1, sizeof *t);
+static tls_ctx *new_tls_ctx(bool server, const crpc_mem *mem) {
+  tls_ctx *t = crpc__calloc(mem, 1, sizeof *t);
   if (t) {
+    t->mem = mem;
     t->server = server;
     pthread_mutex_init(&t->mu, NULL);
   }
   return t;
 }
 
-int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts, void **ctx_out,
+int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts,
+                             const crpc_mem *mem, void **ctx_out,
                              const char **why) {
   *ctx_out = NULL;
   *why = NULL;
@@ -274,12 +278,12 @@ int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts, void **ctx_out,
     *why = "unknown client_auth value";
     return CRPC_ETLS;
   }
-  tls_ctx *t = new_tls_ctx(true);
+  tls_ctx *t = new_tls_ctx(true, mem);
   bool oom = !t;
   if (t) {
-    t->cert_file = dup_opt(opts->cert_file, &oom);
-    t->key_file = dup_opt(opts->key_file, &oom);
-    t->ca_file = dup_opt(opts->ca_file, &oom);
+    t->cert_file = dup_opt(mem, opts->cert_file, &oom);
+    t->key_file = dup_opt(mem, opts->key_file, &oom);
+    t->ca_file = dup_opt(mem, opts->ca_file, &oom);
     t->client_auth = opts->client_auth;
   }
   if (oom) {
@@ -296,8 +300,8 @@ int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts, void **ctx_out,
   return 0;
 }
 
-int crpc__tls_client_ctx_new(const crpc_tls_opts *opts, void **ctx_out,
-                             const char **why) {
+int crpc__tls_client_ctx_new(const crpc_tls_opts *opts, const crpc_mem *mem,
+                             void **ctx_out, const char **why) {
   static const unsigned char alpn[] = "\x02h2";
   *ctx_out = NULL;
   *why = NULL;
@@ -307,7 +311,7 @@ int crpc__tls_client_ctx_new(const crpc_tls_opts *opts, void **ctx_out,
     *why = "a client certificate needs both cert_file and key_file";
     return CRPC_ETLS;
   }
-  tls_ctx *t = new_tls_ctx(false);
+  tls_ctx *t = new_tls_ctx(false, mem);
   if (!t) {
     *why = "out of memory";
     return CRPC_ENOMEM;
@@ -343,11 +347,11 @@ void crpc__tls_ctx_free(void *ctx) {
   if (!t)
     return;
   SSL_CTX_free(t->ssl_ctx);
-  free(t->cert_file);
-  free(t->key_file);
-  free(t->ca_file);
+  crpc__free(t->mem, t->cert_file);
+  crpc__free(t->mem, t->key_file);
+  crpc__free(t->mem, t->ca_file);
   pthread_mutex_destroy(&t->mu);
-  free(t);
+  crpc__free(t->mem, t);
 }
 
 int crpc__tls_ctx_reload(void *ctx, const char **why) {
@@ -415,8 +419,8 @@ static int add_general_name(crpc__peer_id *p, const GENERAL_NAME *gn) {
 
 /* The verified client certificate's subject and SANs; an empty identity
  * when the client sent none. NULL only on OOM. */
-static crpc__peer_id *make_peer_id(SSL *ssl) {
-  crpc__peer_id *p = crpc__peer_id_new();
+static crpc__peer_id *make_peer_id(SSL *ssl, const crpc_mem *mem) {
+  crpc__peer_id *p = crpc__peer_id_new(mem);
   X509 *cert = SSL_get0_peer_certificate(ssl);
   if (!p || !cert || SSL_get_verify_result(ssl) != X509_V_OK)
     return p;
@@ -426,7 +430,7 @@ static crpc__peer_id *make_peer_id(SSL *ssl) {
   X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
   char *data;
   long n = BIO_get_mem_data(bio, &data);
-  p->subject = malloc((size_t)n + 1);
+  p->subject = crpc__malloc(mem, (size_t)n + 1);
   if (p->subject) {
     memcpy(p->subject, data, (size_t)n);
     p->subject[n] = '\0';
@@ -537,7 +541,7 @@ static int tp_handshake(crpc__transport *t, int fd) {
                tp->server ? "client" : "server");
       return CRPC__TP_ERROR;
     }
-    if (tp->server && !(tp->peer = make_peer_id(tp->ssl))) {
+    if (tp->server && !(tp->peer = make_peer_id(tp->ssl, tp->mem))) {
       snprintf(tp->err, sizeof tp->err, "TLS: out of memory");
       return CRPC__TP_ERROR;
     }
@@ -621,8 +625,8 @@ static void tp_free(crpc__transport *t) {
     return;
   SSL_free(tp->ssl); /* frees the BIO, drops the SSL_CTX reference */
   crpc__peer_id_unref(tp->peer);
-  free(tp->name);
-  free(tp);
+  crpc__free(tp->mem, tp->name);
+  crpc__free(tp->mem, tp);
 }
 
 static const crpc__transport_ops tls_ops = {
@@ -630,11 +634,12 @@ static const crpc__transport_ops tls_ops = {
 };
 
 static tls_tp *new_tp(tls_ctx *t, const char **why) {
-  tls_tp *tp = calloc(1, sizeof *tp);
+  tls_tp *tp = crpc__calloc(t->mem, 1, sizeof *tp);
   if (!tp) {
     *why = "out of memory";
     return NULL;
   }
+  tp->mem = t->mem;
   tp->base.ops = &tls_ops;
   tp->server = t->server;
   pthread_mutex_lock(&t->mu);
@@ -642,7 +647,7 @@ static tls_tp *new_tp(tls_ctx *t, const char **why) {
   pthread_mutex_unlock(&t->mu);
   if (!tp->ssl) {
     *why = set_why("cannot create a TLS session: %s", ssl_reason());
-    free(tp);
+    crpc__free(t->mem, tp);
     return NULL;
   }
   return tp;
@@ -664,9 +669,9 @@ int crpc__tls_client_transport(void *ctx, const char *server_name,
   /* "[::1]" from a target is an address too */
   size_t n = strlen(server_name);
   if (server_name[0] == '[' && server_name[n - 1] == ']')
-    tp->name = strndup(server_name + 1, n - 2);
+    tp->name = crpc__strndup(tp->mem, server_name + 1, n - 2);
   else
-    tp->name = strdup(server_name);
+    tp->name = crpc__strdup(tp->mem, server_name);
   if (!tp->name) {
     tp_free(&tp->base);
     *why = "out of memory";

@@ -11,10 +11,13 @@
 #include "transport.h"
 
 /* Returns 0 or CRPC_ETLS (|why| gets a static or thread-local reason),
- * CRPC_ENOMEM. */
-int crpc__tls_client_ctx_new(const crpc_tls_opts *opts, void **ctx_out,
-                             const char **why);
-int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts, void **ctx_out,
+ * CRPC_ENOMEM. crpc's part of the context, its transports and peer
+ * identities come from |mem| (the owner's, which outlives them all);
+ * OpenSSL allocates with its own process-wide allocator (common.h). */
+int crpc__tls_client_ctx_new(const crpc_tls_opts *opts, const crpc_mem *mem,
+                             void **ctx_out, const char **why);
+int crpc__tls_server_ctx_new(const crpc_tls_server_opts *opts,
+                             const crpc_mem *mem, void **ctx_out,
                              const char **why);
 void crpc__tls_ctx_free(void *ctx);
 

@@ -15,6 +15,7 @@ typedef struct job {
 } job;
 
 struct crpc__workers {
+  const crpc_mem *mem;
   pthread_mutex_t mu;
   pthread_cond_t cv;      /* jobs or stop */
   pthread_cond_t idle_cv; /* a job finished (for free) */
@@ -44,7 +45,7 @@ static void *worker_main(void *arg) {
     w->running++;
     pthread_mutex_unlock(&w->mu);
     j->fn(j->arg);
-    free(j);
+    crpc__free(w->mem, j);
     pthread_mutex_lock(&w->mu);
     w->running--;
     pthread_cond_broadcast(&w->idle_cv);
@@ -53,14 +54,16 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-int crpc__workers_new(crpc__workers **out, unsigned max) {
-  crpc__workers *w = calloc(1, sizeof *w);
+int crpc__workers_new(crpc__workers **out, unsigned max,
+                      const crpc_mem *mem) {
+  crpc__workers *w = crpc__calloc(mem, 1, sizeof *w);
   if (!w)
     return CRPC_ENOMEM;
+  w->mem = mem;
   w->max = max ? max : 256;
-  w->tids = calloc(w->max, sizeof *w->tids);
+  w->tids = crpc__calloc(mem, w->max, sizeof *w->tids);
   if (!w->tids) {
-    free(w);
+    crpc__free(mem, w);
     return CRPC_ENOMEM;
   }
   pthread_mutex_init(&w->mu, NULL);
@@ -71,7 +74,7 @@ int crpc__workers_new(crpc__workers **out, unsigned max) {
 }
 
 int crpc__workers_submit(crpc__workers *w, void (*fn)(void *), void *arg) {
-  job *j = malloc(sizeof *j);
+  job *j = crpc__malloc(w->mem, sizeof *j);
   if (!j)
     return CRPC_ENOMEM;
   j->fn = fn;
@@ -91,7 +94,7 @@ int crpc__workers_submit(crpc__workers *w, void (*fn)(void *), void *arg) {
       w->head = w->tail = NULL;
       w->queued = 0;
       pthread_mutex_unlock(&w->mu);
-      free(j);
+      crpc__free(w->mem, j);
       return CRPC_ESYS;
     }
   }
@@ -114,6 +117,6 @@ void crpc__workers_free(crpc__workers *w) {
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->cv);
   pthread_cond_destroy(&w->idle_cv);
-  free(w->tids);
-  free(w);
+  crpc__free(w->mem, w->tids);
+  crpc__free(w->mem, w);
 }

@@ -8,7 +8,10 @@
  * Messages: messages you write are borrowed (packed before the function
  * returns). Messages crpc_call_read() returns are yours: free them with
  * protobuf_c_message_free_unpacked(msg, allocator), where allocator is the
- * channel's msg_allocator (client side) or NULL (server side).
+ * channel's msg_allocator (client side) or NULL (server side). Messages
+ * crpc lends you and frees itself (a handler's |req|, an async callback's
+ * |resp|) come from the server's or channel's crpc_mem (common.h), or from
+ * the channel's msg_allocator when it has one: never free those.
  */
 #ifndef CRPC_CALL_H
 #define CRPC_CALL_H

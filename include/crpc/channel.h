@@ -33,23 +33,23 @@ typedef struct crpc_channel_opts {
   const crpc_tls_opts *tls;    /**< NULL: clear text (h2c); copied */
   size_t max_recv_msg_size;    /**< 0: 4 MiB; SIZE_MAX: no limit */
   size_t max_send_msg_size;    /**< 0: no limit */
-  const crpc_mem *mem;         /**< reserved: the runtime allocates with
-                                  libc for now; must be NULL */
-  ProtobufCAllocator *msg_allocator; /**< unpacks received messages; NULL:
-                                          protobuf-c's; must outlive the
-                                          channel and its messages */
+  const crpc_mem *mem;         /**< NULL: libc; copied. Everything the
+                                  channel makes allocates from it
+                                  (common.h); must stay usable until
+                                  crpc_channel_free() returns */
+  ProtobufCAllocator *msg_allocator; /**< NULL: protobuf-c's (libc); response
+                                  messages returned to you come from it
+                                  (free them with it); must outlive */
   const char *authority;       /**< :authority; NULL: the target */
-  const char *compression;     /**< default per-call encoding ("gzip",
-                                    "deflate"); NULL: identity */
+  const char *compression;     /**< default per-call encoding; NULL: identity */
   int64_t initial_backoff_ms;  /**< reconnect back-off start; 0: 1000 */
   int64_t max_backoff_ms;      /**< back-off cap; 0: 120000 */
-  int64_t keepalive_ms;        /**< PING after this long without input; 0:
-                                  off. gRPC servers refuse pings more often
-                                  than every 5 minutes by default */
+  int64_t keepalive_ms;        /**< PING after this long without input; 0: off.
+                                  gRPC servers refuse pings more often than
+                                  every 5 minutes by default */
   crpc_call_creds_cb call_creds; /**< per-channel call credentials */
   void *call_creds_user_data;  /**< passed to |call_creds| */
-  int allow_insecure_call_creds; /**< non-zero: send call creds over clear
-                                      text too */
+  int allow_insecure_call_creds; /**< send call creds over clear text */
   int64_t handshake_timeout_ms; /**< TLS handshake and the server's HTTP/2
                                    SETTINGS must arrive within this after
                                    connecting; 0: 20000; < 0: no limit */

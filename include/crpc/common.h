@@ -121,10 +121,40 @@ typedef void *(*crpc_calloc)(size_t nmemb, size_t size, void *mem_user_data);
 typedef void *(*crpc_realloc)(void *ptr, size_t size, void *mem_user_data);
 
 /**
- * Allocator, the same shape as nghttp2_mem. Passing NULL where a crpc_mem is
- * taken means the C library's allocator. The struct is copied; crpc never
- * keeps the pointer. The functions may be called from any of crpc's
- * threads, concurrently: they must be thread-safe.
+ * Allocator hooks, the same shape as nghttp2_mem, given to a server or a
+ * channel (crpc_server_opts.mem, crpc_channel_opts.mem).
+ *
+ * - NULL means the C library's allocator. malloc, free and realloc are
+ *   required (a struct without one of them is ignored as a whole, and libc
+ *   is used); calloc may be NULL (crpc then uses malloc + memset). crpc
+ *   never asks for 0 bytes and never calls realloc(ptr, 0).
+ * - The struct is copied by crpc_server_new() / crpc_channel_new(); crpc
+ *   does not keep the pointer. |mem_user_data| and the functions must stay
+ *   usable until crpc_server_free() / crpc_channel_free() has returned.
+ * - Everything the object makes allocates from it: the object itself, its
+ *   reactor threads' loops and timers (servers), connections, their
+ *   nghttp2 sessions (through an nghttp2_mem) and write buffers, calls
+ *   with their metadata lists, arenas and message buffers, zlib's state
+ *   for compression, crpc's part of TLS (contexts, per-connection state,
+ *   peer identities), the worker pool and its jobs, and the messages crpc
+ *   unpacks and frees itself (through a ProtobufCAllocator: requests
+ *   handed to handlers, responses lent to async callbacks when the channel
+ *   has no msg_allocator).
+ * - What crpc hands to you keeps its own documented allocator: messages
+ *   crpc_call_read()/crpc_unary() return (call.h, "Messages"), crpc_status
+ *   contents (freed by crpc_status_clear(), libc) and lists you create
+ *   with crpc_metadata_new() (libc). The shared client reactor threads
+ *   belong to no channel and use libc, as do crpc_health objects and the
+ *   nghttp2 callback and option tables, built once per process.
+ * - Thread safety: the functions are called concurrently from every
+ *   reactor thread, worker and client thread of the object, so they must
+ *   be thread-safe.
+ *
+ * OpenSSL allocates with its own process-wide allocator, which crpc leaves
+ * alone: it can only be replaced before OpenSSL's first allocation, for
+ * the whole process. A program that wants OpenSSL's memory in its
+ * allocator too calls CRYPTO_set_mem_functions() itself, first thing in
+ * main(), before any crpc or OpenSSL call.
  */
 typedef struct crpc_mem {
   void *mem_user_data;  /**< passed as the last argument of every function */

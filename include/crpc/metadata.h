@@ -21,7 +21,11 @@ extern "C" {
 typedef struct crpc_metadata crpc_metadata;
 
 /**
- * Creates an empty list. Returns 0, CRPC_EINVAL (out NULL) or CRPC_ENOMEM.
+ * Creates an empty list, allocated (with everything added to it) from the
+ * C library's allocator. Lists crpc makes for a call (e.g. the one
+ * crpc_call_request_metadata() returns) use their server's or channel's
+ * crpc_mem instead; crpc_metadata_free() frees either kind correctly.
+ * Returns 0, CRPC_EINVAL (out NULL) or CRPC_ENOMEM.
  * Thread safety: a list is used by one thread at a time.
  */
 CRPC_API int crpc_metadata_new(crpc_metadata **out);

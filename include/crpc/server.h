@@ -24,8 +24,11 @@ typedef struct crpc_server_opts {
   size_t max_send_msg_size;        /**< 0: no limit */
   uint32_t max_concurrent_streams; /**< per connection; 0: 100 */
   uint32_t max_header_list_size;   /**< bytes; 0: 16 KiB */
-  const crpc_mem *mem;             /**< reserved: the runtime allocates
-                                      with libc for now; must be NULL */
+  const crpc_mem *mem;             /**< NULL: libc; copied. Everything the
+                                      server makes allocates from it
+                                      (common.h), including the requests
+                                      given to handlers; must stay usable
+                                      until crpc_server_free() returns */
   /* Defences against hostile peers. */
   int64_t handshake_timeout_ms; /**< a new connection must finish its TLS
                                    handshake and HTTP/2 preface within

@@ -43,7 +43,8 @@ typedef enum crpc_code {
  * How an RPC ended. |message| is the decoded grpc-message (NUL-terminated,
  * owned by the status, may be NULL), |details| the raw bytes of
  * grpc-status-details-bin (owned, may be NULL). Initialise with {0}; release
- * with crpc_status_clear().
+ * with crpc_status_clear(). Both come from the C library's allocator
+ * (never a crpc_mem), so that crpc_status_clear() needs no allocator.
  */
 typedef struct crpc_status {
   crpc_code code;     /**< the gRPC status code */

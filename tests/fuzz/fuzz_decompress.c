@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size -= 2;
 
   if (plain) {
-    FUZZ_CHECK(crpc__compress(enc, data, size, &z, &z_len) == 0);
-    rv = crpc__decompress(enc, z, z_len, max_out, &out, &out_len);
+    FUZZ_CHECK(crpc__compress(NULL, enc, data, size, &z, &z_len) == 0);
+    rv = crpc__decompress(NULL, enc, z, z_len, max_out, &out, &out_len);
     free(z);
     if (size > max_out) {
       FUZZ_CHECK(rv == CRPC_ETOOBIG);
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
 
-  rv = crpc__decompress(enc, data, size, max_out, &out, &out_len);
+  rv = crpc__decompress(NULL, enc, data, size, max_out, &out, &out_len);
   FUZZ_CHECK(rv == 0 || rv == CRPC_ETOOBIG || rv == CRPC_EPROTO ||
              rv == CRPC_ENOMEM);
   if (rv != 0)
@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (enc == CRPC__ENC_IDENTITY)
     FUZZ_CHECK(out_len == size && memcmp(out, data, size) == 0);
 
-  FUZZ_CHECK(crpc__compress(enc, out, out_len, &z, &z_len) == 0);
-  rv = crpc__decompress(enc, z, z_len, out_len, &back, &back_len);
+  FUZZ_CHECK(crpc__compress(NULL, enc, out, out_len, &z, &z_len) == 0);
+  rv = crpc__decompress(NULL, enc, z, z_len, out_len, &back, &back_len);
   FUZZ_CHECK(rv == 0 && back_len == out_len &&
              memcmp(back, out, out_len) == 0);
   free(back);

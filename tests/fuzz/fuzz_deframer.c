@@ -30,8 +30,9 @@ static int on_msg(void *ud, crpc__msgbuf *m) {
   crpc__encoding enc = (crpc__encoding)(s->hash % 3);
   ProtobufCMessage *out = NULL;
   crpc_status st = {0};
-  crpc_code code = crpc__unframe_message(
-      &helloworld__hello_request__descriptor, NULL, m, enc, MAX_LEN, &out, &st);
+  crpc_code code =
+      crpc__unframe_message(NULL, &helloworld__hello_request__descriptor,
+                            NULL, m, enc, MAX_LEN, &out, &st);
   FUZZ_CHECK(code == CRPC_OK || code == CRPC_INTERNAL ||
              code == CRPC_RESOURCE_EXHAUSTED);
   FUZZ_CHECK((code == CRPC_OK) == (out != NULL));

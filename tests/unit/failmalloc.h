@@ -12,10 +12,15 @@
  *
  * A scenario is rerun with fail_at = 1, 2, ... until a run completes
  * without reaching the failing allocation (failmalloc_run()).
+ *
+ * The counters are atomic: a crpc server's reactor threads, its workers
+ * and client threads allocate through one failmalloc at the same time.
+ * The Nth allocation is the Nth to take a ticket, whichever thread it is.
  */
 #ifndef CRPC_TEST_FAILMALLOC_H
 #define CRPC_TEST_FAILMALLOC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,12 +30,13 @@
 #include <crpc/common.h>
 
 typedef struct failmalloc {
-  long fail_at;  /* 1-based index of the allocation to fail; 0: never */
-  long count;    /* allocations attempted (malloc, calloc, growing realloc) */
-  long failures; /* allocations refused */
-  size_t live;   /* bytes currently allocated */
-  size_t peak;   /* the most |live| has been */
-  long blocks;   /* blocks currently allocated */
+  atomic_long fail_at;  /* 1-based index of the allocation to fail; 0: never */
+  atomic_long count;    /* allocations attempted (malloc, calloc, growing
+                           realloc) */
+  atomic_long failures; /* allocations refused */
+  atomic_size_t live;   /* bytes currently allocated */
+  atomic_size_t peak;   /* the most |live| has been */
+  atomic_long blocks;   /* blocks currently allocated */
 } failmalloc;
 
 /* Each block carries its size in front, aligned for any type. */
@@ -40,15 +46,20 @@ typedef union failmalloc_hdr {
 } failmalloc_hdr;
 
 static inline void failmalloc_reset(failmalloc *fm, long fail_at) {
-  memset(fm, 0, sizeof(*fm));
-  fm->fail_at = fail_at;
+  atomic_store(&fm->count, 0);
+  atomic_store(&fm->failures, 0);
+  atomic_store(&fm->live, 0);
+  atomic_store(&fm->peak, 0);
+  atomic_store(&fm->blocks, 0);
+  atomic_store(&fm->fail_at, fail_at);
 }
 
 /* Counts one allocation; false when this one is to fail. */
 static inline bool failmalloc_tick(failmalloc *fm) {
-  fm->count++;
-  if (fm->fail_at != 0 && fm->count == fm->fail_at) {
-    fm->failures++;
+  long n = atomic_fetch_add(&fm->count, 1) + 1;
+  long at = atomic_load(&fm->fail_at);
+  if (at != 0 && n == at) {
+    atomic_fetch_add(&fm->failures, 1);
     return false;
   }
   return true;
@@ -56,9 +67,15 @@ static inline bool failmalloc_tick(failmalloc *fm) {
 
 static inline void failmalloc_account(failmalloc *fm, size_t add,
                                       size_t sub) {
-  fm->live = fm->live - sub + add;
-  if (fm->live > fm->peak)
-    fm->peak = fm->live;
+  size_t live, peak;
+  if (add < sub) {
+    atomic_fetch_sub(&fm->live, sub - add);
+    return;
+  }
+  live = atomic_fetch_add(&fm->live, add - sub) + (add - sub);
+  peak = atomic_load(&fm->peak);
+  while (live > peak && !atomic_compare_exchange_weak(&fm->peak, &peak, live))
+    ;
 }
 
 static inline void *failmalloc_malloc_in(failmalloc *fm, size_t n) {
@@ -68,7 +85,7 @@ static inline void *failmalloc_malloc_in(failmalloc *fm, size_t n) {
   if ((h = malloc(sizeof(*h) + n)) == NULL)
     return NULL;
   h->size = n;
-  fm->blocks++;
+  atomic_fetch_add(&fm->blocks, 1);
   failmalloc_account(fm, n, 0);
   return h + 1;
 }
@@ -78,7 +95,7 @@ static inline void failmalloc_free_in(failmalloc *fm, void *p) {
   if (p == NULL)
     return;
   h = (failmalloc_hdr *)p - 1;
-  fm->blocks--;
+  atomic_fetch_sub(&fm->blocks, 1);
   failmalloc_account(fm, 0, h->size);
   free(h);
 }
@@ -180,7 +197,7 @@ static inline long failmalloc_run(failmalloc *fm, failmalloc_scenario sc,
     else if (fm->failures != 0 && rv == 0)
       *why = "scenario reported success although an allocation failed";
     if (*why != NULL || fm->failures == 0) {
-      fm->fail_at = 0;
+      atomic_store(&fm->fail_at, 0);
       return *why != NULL ? -1 : n;
     }
   }

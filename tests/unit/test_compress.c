@@ -14,6 +14,7 @@
 
 #define FAILMALLOC_WRAP_LIBC
 #include "failmalloc.h"
+#include "../../lib/mem.c"
 #include "../../lib/compress.c"
 
 #define MiB (1024u * 1024u)
@@ -38,7 +39,7 @@ static int teardown(void **state) {
 static uint8_t *packed(crpc__encoding enc, const void *in, size_t len,
                        size_t *out_len) {
   uint8_t *z, *copy;
-  assert_int_equal(crpc__compress(enc, in, len, &z, out_len), 0);
+  assert_int_equal(crpc__compress(NULL, enc, in, len, &z, out_len), 0);
   copy = own_alloc(*out_len);
   memcpy(copy, z, *out_len);
   free(z);
@@ -124,8 +125,8 @@ static void test_accept_encoding(void **state) {
 static void round_trip(crpc__encoding enc, const uint8_t *in, size_t len) {
   uint8_t *z, *back;
   size_t zlen, blen;
-  assert_int_equal(crpc__compress(enc, in, len, &z, &zlen), 0);
-  assert_int_equal(crpc__decompress(enc, z, zlen, len, &back, &blen), 0);
+  assert_int_equal(crpc__compress(NULL, enc, in, len, &z, &zlen), 0);
+  assert_int_equal(crpc__decompress(NULL, enc, z, zlen, len, &back, &blen), 0);
   assert_int_equal(blen, len);
   if (len > 0)
     assert_memory_equal(back, in, len);
@@ -170,7 +171,8 @@ static void test_formats(void **state) {
   assert_int_equal(z[2], 8);
   own_free(z);
   /* identity is a copy. */
-  assert_int_equal(crpc__compress(CRPC__ENC_IDENTITY, in, 10, &d, &dlen), 0);
+  assert_int_equal(crpc__compress(NULL, CRPC__ENC_IDENTITY, in, 10, &d, &dlen),
+                   0);
   assert_int_equal(dlen, 10);
   assert_memory_equal(d, in, 10);
   free(d);
@@ -189,7 +191,8 @@ static void test_zlib_interop(void **state) {
   zz = own_alloc(n);
   assert_int_equal(compress2(zz, &n, in, sizeof(in), 9), Z_OK);
   assert_int_equal(
-      crpc__decompress(CRPC__ENC_DEFLATE, zz, n, sizeof(in), &d, &dlen), 0);
+      crpc__decompress(NULL, CRPC__ENC_DEFLATE, zz, n, sizeof(in), &d, &dlen),
+      0);
   assert_int_equal(dlen, sizeof(in));
   assert_memory_equal(d, in, sizeof(in));
   free(d);
@@ -224,7 +227,7 @@ static int dec(crpc__encoding enc, const uint8_t *in, size_t len,
                size_t max_out) {
   uint8_t *out = (uint8_t *)"untouched";
   size_t out_len = 12345;
-  int rv = crpc__decompress(enc, in, len, max_out, &out, &out_len);
+  int rv = crpc__decompress(NULL, enc, in, len, max_out, &out, &out_len);
   if (rv == 0) {
     free(out);
   } else {
@@ -268,7 +271,7 @@ static void test_corrupt(void **state) {
       size_t out_len;
       int rv;
       z[i] ^= 0x55;
-      rv = crpc__decompress(enc, z, zlen, sizeof(in), &out, &out_len);
+      rv = crpc__decompress(NULL, enc, z, zlen, sizeof(in), &out, &out_len);
       if (rv == 0) {
         assert_int_equal(out_len, sizeof(in));
         assert_memory_equal(out, in, sizeof(in));
@@ -344,31 +347,32 @@ static void test_args(void **state) {
   uint8_t *out;
   size_t n;
   (void)state;
-  assert_int_equal(crpc__compress(CRPC__ENC_UNKNOWN, (const uint8_t *)"a", 1,
-                                  &out, &n),
+  assert_int_equal(crpc__compress(NULL, CRPC__ENC_UNKNOWN, (const uint8_t *)"a",
+                                  1, &out, &n),
                    CRPC_EENCODING);
-  assert_int_equal(crpc__compress((crpc__encoding)7, (const uint8_t *)"a", 1,
-                                  &out, &n),
+  assert_int_equal(crpc__compress(NULL, (crpc__encoding)7, (const uint8_t *)"a",
+                                  1, &out, &n),
                    CRPC_EENCODING);
-  assert_int_equal(crpc__decompress(CRPC__ENC_UNKNOWN, (const uint8_t *)"a",
-                                    1, 10, &out, &n),
+  assert_int_equal(crpc__decompress(NULL, CRPC__ENC_UNKNOWN,
+                                    (const uint8_t *)"a", 1, 10, &out, &n),
                    CRPC_EENCODING);
-  assert_int_equal(crpc__compress(CRPC__ENC_GZIP, NULL, 1, &out, &n),
+  assert_int_equal(crpc__compress(NULL, CRPC__ENC_GZIP, NULL, 1, &out, &n),
                    CRPC_EINVAL);
-  assert_int_equal(crpc__compress(CRPC__ENC_GZIP, (const uint8_t *)"a", 1,
+  assert_int_equal(crpc__compress(NULL, CRPC__ENC_GZIP, (const uint8_t *)"a", 1,
                                   NULL, &n),
                    CRPC_EINVAL);
-  assert_int_equal(crpc__decompress(CRPC__ENC_GZIP, NULL, 1, 10, &out, &n),
-                   CRPC_EINVAL);
-  assert_int_equal(crpc__decompress(CRPC__ENC_GZIP, (const uint8_t *)"a", 1,
-                                    10, &out, NULL),
+  assert_int_equal(
+      crpc__decompress(NULL, CRPC__ENC_GZIP, NULL, 1, 10, &out, &n),
+      CRPC_EINVAL);
+  assert_int_equal(crpc__decompress(NULL, CRPC__ENC_GZIP, (const uint8_t *)"a",
+                                    1, 10, &out, NULL),
                    CRPC_EINVAL);
   /* Empty input is not a stream. */
   assert_int_equal(dec(CRPC__ENC_GZIP, NULL, 0, 10), CRPC_EPROTO);
   assert_int_equal(dec(CRPC__ENC_DEFLATE, NULL, 0, 10), CRPC_EPROTO);
   /* ...but an empty identity message is fine. */
-  assert_int_equal(crpc__decompress(CRPC__ENC_IDENTITY, NULL, 0, 0, &out, &n),
-                   0);
+  assert_int_equal(
+      crpc__decompress(NULL, CRPC__ENC_IDENTITY, NULL, 0, 0, &out, &n), 0);
   assert_int_equal(n, 0);
   assert_non_null(out);
   free(out);
@@ -459,9 +463,9 @@ static void test_large_message_memory(void **state) {
   fill_text(in, 3 * MiB);
   z = packed(CRPC__ENC_GZIP, in, 3 * MiB, &zlen);
   failmalloc_reset(&failmalloc_libc, 0);
-  assert_int_equal(crpc__decompress(CRPC__ENC_GZIP, z, zlen, 4 * MiB, &out,
-                                    &out_len),
-                   0);
+  assert_int_equal(
+      crpc__decompress(NULL, CRPC__ENC_GZIP, z, zlen, 4 * MiB, &out, &out_len),
+      0);
   assert_int_equal(out_len, 3 * MiB);
   assert_memory_equal(out, in, 3 * MiB);
   assert_true(failmalloc_libc.peak <= 4 * MiB + 64 * 1024);
@@ -482,7 +486,7 @@ static int compress_scenario(void *arg) {
   codec_case *c = arg;
   uint8_t *out;
   size_t n;
-  int rv = crpc__compress(c->enc, c->in, c->len, &out, &n);
+  int rv = crpc__compress(NULL, c->enc, c->in, c->len, &out, &n);
   if (rv == 0)
     free(out);
   return rv;
@@ -492,7 +496,7 @@ static int decompress_scenario(void *arg) {
   codec_case *c = arg;
   uint8_t *out;
   size_t n;
-  int rv = crpc__decompress(c->enc, c->z, c->zlen, c->len, &out, &n);
+  int rv = crpc__decompress(NULL, c->enc, c->z, c->zlen, c->len, &out, &n);
   if (rv == 0) {
     assert_int_equal(n, c->len);
     assert_memory_equal(out, c->in, n);

@@ -12,6 +12,7 @@
 
 #define FAILMALLOC_WRAP_LIBC
 #include "failmalloc.h"
+#include "../../lib/mem.c"
 #include "../../lib/metadata.c"
 
 static int setup(void **state) {

@@ -13,6 +13,7 @@
 
 #define FAILMALLOC_WRAP_LIBC
 #include "failmalloc.h"
+#include "../../lib/mem.c"
 #include "../../lib/status.c"
 
 static void test_code_names(void **state) {
