@@ -79,7 +79,7 @@ static bool call_changed(void *arg) {
 }
 
 void crpc__call_wait(crpc_call *c) {
-  if (c->is_server) {
+  if (c->is_server || !crpc__loop_may_drive(c->loop)) {
     pthread_cond_wait(&c->cv, &c->mu);
     return;
   }

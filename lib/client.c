@@ -943,9 +943,12 @@ int crpc_channel_new(crpc_channel **out, const char *target,
       goto fail;
     }
   }
-  rv = pool_acquire(&ch->loop, &ch->loop_idx);
-  if (rv != 0)
+  if (opts->loop) { /* the program's loop: no thread of ours */
+    ch->loop = (crpc__loop *)opts->loop;
+    ch->loop_idx = -1;
+  } else if ((rv = pool_acquire(&ch->loop, &ch->loop_idx)) != 0) {
     goto fail;
+  }
   pthread_mutex_init(&ch->done_mu, NULL);
   pthread_cond_init(&ch->done_cv, NULL);
   *out = ch;
@@ -992,10 +995,19 @@ void crpc_channel_free(crpc_channel *ch) {
   ch->shutdown_task.arg = ch;
   crpc__loop_post_task(ch->loop, &ch->shutdown_task);
   pthread_mutex_lock(&ch->done_mu);
-  while (!ch->done)
+  while (!ch->done) {
+    if (ch->loop_idx < 0 && crpc__loop_is_owner(ch->loop)) {
+      /* the program's loop, and we are its thread: drive it ourselves */
+      pthread_mutex_unlock(&ch->done_mu);
+      crpc__loop_run_once(ch->loop, 100);
+      pthread_mutex_lock(&ch->done_mu);
+      continue;
+    }
     pthread_cond_wait(&ch->done_cv, &ch->done_mu);
+  }
   pthread_mutex_unlock(&ch->done_mu);
-  pool_release(ch->loop_idx);
+  if (ch->loop_idx >= 0)
+    pool_release(ch->loop_idx);
   pthread_mutex_destroy(&ch->done_mu);
   pthread_cond_destroy(&ch->done_cv);
   if (ch->tls)

@@ -4,6 +4,7 @@
  */
 #include "loop.h"
 
+#include <crpc/loop.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,39 +14,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "loop_impl.h"
 
-#define RBUF_SIZE (64 * 1024)
 
-struct crpc__loop {
-  const crpc_mem *mem;
-  int epfd;
-  crpc__io wake;
-  pthread_mutex_t mu; /* guards the task queue and |stopping| */
-  crpc__task *head, *tail;
-  bool wake_pending; /* an eventfd write is outstanding */
-  bool stopping;
-  pthread_t thread;
-  bool has_thread;
-  crpc__timer **heap;
-  size_t nheap, capheap;
-  crpc__timer *spill; /* armed timers the heap had no room for */
-  uint8_t rbuf[RBUF_SIZE];
-  uint8_t wbuf[RBUF_SIZE];
-  /* Shared client loops are run by whichever thread needs them: a caller
-   * waiting for its call runs the loop itself (no thread hop), the pool
-   * thread runs it when no caller does (see crpc__loop_wait). */
-  bool shared;
-  pthread_mutex_t drive_mu;
-  pthread_cond_t drive_cv; /* followers: the role is free, or news */
-  pthread_cond_t pool_cv;  /* the pool thread */
-  int driver;              /* DRIVER_* */
-  int followers;           /* callers waiting in crpc__loop_wait */
-  bool yield_asked;        /* a caller wants the pool thread's role */
-  bool urgent;             /* work was posted while nobody ran the loop */
-  int64_t released_ms;     /* when a caller last let go of the loop */
-  int background;          /* work in flight that no caller waits for */
-  crpc__task *phead, *ptail; /* [mu] tasks only the loop's thread runs */
-};
 
 enum { DRIVER_NONE, DRIVER_POOL, DRIVER_CALLER };
 /* After a caller lets go, the pool thread leaves the loop alone this long
@@ -55,6 +26,9 @@ enum { DRIVER_NONE, DRIVER_POOL, DRIVER_CALLER };
 
 static __thread const crpc__loop *current_loop;
 static __thread const crpc__loop *pool_of; /* set on a loop's own thread */
+
+static void run_own_tasks(crpc__loop *l);
+static bool has_own_tasks(crpc__loop *l);
 
 int64_t crpc__now_ms(void) {
   struct timespec ts;
@@ -118,6 +92,32 @@ void crpc__loop_free(crpc__loop *l) {
   crpc__free(l->mem, l);
 }
 
+/* Socket-callback mode: tells the program what to watch for |io|. */
+static int report_watch(crpc__loop *l, crpc__io *io, uint32_t events) {
+  if (!l->watch || io->fd < 0)
+    return 0;
+  if ((size_t)io->fd >= l->nfdmap) {
+    size_t n = l->nfdmap ? l->nfdmap : 64;
+    while (n <= (size_t)io->fd)
+      n *= 2;
+    crpc__io **m = crpc__realloc(l->mem, l->fdmap, n * sizeof *m);
+    if (!m)
+      return CRPC_ENOMEM;
+    memset(m + l->nfdmap, 0, (n - l->nfdmap) * sizeof *m);
+    l->fdmap = m;
+    l->nfdmap = n;
+  }
+  l->fdmap[io->fd] = events ? io : NULL;
+  unsigned bits = (events & (EPOLLIN | EPOLLRDHUP) ? CRPC_LOOP_READ : 0) |
+                  (events & EPOLLOUT ? CRPC_LOOP_WRITE : 0);
+  l->watch((crpc_loop *)l, io->fd, bits, l->cb_ud);
+  return 0;
+}
+
+int crpc__loop_report_io(crpc__loop *l, crpc__io *io) {
+  return report_watch(l, io, io->watching);
+}
+
 int crpc__io_watch(crpc__loop *l, crpc__io *io, uint32_t events) {
   struct epoll_event ev = {.events = events, .data.ptr = io};
   int op = io->watching ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
@@ -126,10 +126,14 @@ int crpc__io_watch(crpc__loop *l, crpc__io *io, uint32_t events) {
   if (epoll_ctl(l->epfd, op, io->fd, &ev) != 0)
     return CRPC_ESYS;
   io->watching = events ? events : EPOLLERR; /* 0 interest still added */
-  return 0;
+  /* the epoll set stays complete in both modes: crpc drives the loop
+   * itself when a caller on the loop's thread must wait (shutdown) */
+  return report_watch(l, io, events ? events : EPOLLERR);
 }
 
 int crpc__io_watch_exclusive(crpc__loop *l, crpc__io *io) {
+  if (l->user) /* one loop only: nothing to share the listener with */
+    return crpc__io_watch(l, io, EPOLLIN);
   struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = io};
   if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, io->fd, &ev) != 0)
     return CRPC_ESYS;
@@ -142,6 +146,7 @@ void crpc__io_unwatch(crpc__loop *l, crpc__io *io) {
     return;
   epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
   io->watching = 0;
+  report_watch(l, io, 0);
 }
 
 /* ---- timer heap (1-based indices stored in the timers) ---- */
@@ -332,9 +337,62 @@ static bool has_tasks(crpc__loop *l) {
   return r;
 }
 
+/* A program-driven loop, in the program's own turn: the loop's own work
+ * (async completions, which must not run inside another API call) runs
+ * too, and the program learns when to call back. */
+static bool user_turn(crpc__loop *l) {
+  return l->user && l->public_round && current_loop != l;
+}
+
+static void user_turn_end(crpc__loop *l) {
+  const crpc__loop *prev_pool = pool_of;
+  pool_of = l;
+  run_own_tasks(l);
+  for (int pass = 0; pass < 4 && has_tasks(l); pass++)
+    run_tasks(l);
+  pool_of = prev_pool;
+}
+
+void crpc__loop_callback_round(crpc__loop *l, crpc__io *io, uint32_t events) {
+  const crpc__loop *prev = current_loop;
+  bool turn = user_turn(l);
+  current_loop = l;
+  if (io)
+    io->cb(io, events);
+  for (int pass = 0; pass < 4 && has_tasks(l); pass++)
+    run_tasks(l);
+  run_timers(l);
+  if (turn)
+    user_turn_end(l);
+  current_loop = prev;
+  crpc__loop_report_timer(l);
+}
+
+int64_t crpc__loop_wants_ms(crpc__loop *l) {
+  if (has_tasks(l) || (l->user && has_own_tasks(l)))
+    return 0;
+  return next_timeout(l, -1);
+}
+
+void crpc__loop_report_timer(crpc__loop *l) {
+  if (!l->timer)
+    return;
+  int64_t d = crpc__loop_wants_ms(l);
+  int64_t when = d < 0 ? -1 : crpc__now_ms() + d;
+  if (when == l->reported_when && d != 0)
+    return;
+  l->reported_when = when;
+  l->timer((crpc_loop *)l, d, l->cb_ud);
+}
+
+bool crpc__loop_in_round(const crpc__loop *l) { return current_loop == l; }
+
 void crpc__loop_run_once(crpc__loop *l, int timeout_ms) {
   struct epoll_event evs[64];
   const crpc__loop *prev = current_loop;
+  bool turn = user_turn(l);
+  if (turn && has_own_tasks(l))
+    timeout_ms = 0;
   current_loop = l;
   if (has_tasks(l))
     timeout_ms = 0;
@@ -348,7 +406,10 @@ void crpc__loop_run_once(crpc__loop *l, int timeout_ms) {
   for (int pass = 0; pass < 4 && has_tasks(l); pass++)
     run_tasks(l);
   run_timers(l);
+  if (turn)
+    user_turn_end(l);
   current_loop = prev;
+  crpc__loop_report_timer(l);
 }
 
 void crpc__loop_run(crpc__loop *l) {
@@ -482,6 +543,11 @@ void crpc__loop_post_own(crpc__loop *l, crpc__task *task) {
     l->phead = task;
   l->ptail = task;
   pthread_mutex_unlock(&l->mu);
+  if (l->user) { /* the program's next turn runs it */
+    if (!crpc__loop_in_round(l))
+      wake_fd(l);
+    return;
+  }
   pthread_mutex_lock(&l->drive_mu);
   l->urgent = true;
   pthread_cond_signal(&l->pool_cv);

@@ -3,8 +3,8 @@
  * eventfd for wake-ups from other threads, a queue of posted tasks and a
  * timer heap. Everything but crpc__loop_post/stop runs on the loop's thread.
  */
-#ifndef CRPC_LOOP_H
-#define CRPC_LOOP_H
+#ifndef CRPC__LOOP_H
+#define CRPC__LOOP_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -97,6 +97,11 @@ void crpc__loop_leave(crpc__loop *loop);
  * wait is already over). Returns after that round or when the one who runs
  * it reports progress; check the condition again. */
 void crpc__loop_wait(crpc__loop *loop, bool (*ready)(void *), void *arg);
+/* A loop the program drives (crpc/loop.h): only its thread may run it;
+ * crpc__loop_may_drive() says whether the caller may wait by running it
+ * (true for crpc's own loops). */
+bool crpc__loop_is_owner(const crpc__loop *loop);
+bool crpc__loop_may_drive(const crpc__loop *loop);
 /* Whether this is the loop's own thread (not a caller running it). */
 bool crpc__loop_on_own_thread(const crpc__loop *loop);
 /* Runs |task| on the loop's own thread only, never on a caller that runs

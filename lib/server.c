@@ -70,6 +70,7 @@ struct srv_thread {
   crpc__timer grace_timer;
   crpc__task shutdown_task;
   int64_t grace_ms;
+  bool borrowed_loop;    /* the program's crpc_loop: no thread of ours */
   parked park[PARK_MAX]; /* oldest first */
   unsigned npark;
   crpc__timer park_timer;
@@ -1453,6 +1454,8 @@ int crpc_server_start(crpc_server *s) {
   s->nthreads = s->opts.reactor_threads
                     ? s->opts.reactor_threads
                     : (unsigned)(ncpu > 0 ? (ncpu > 64 ? 64 : ncpu) : 1);
+  if (s->opts.loop)
+    s->nthreads = 1; /* the program's loop is the one reactor */
   int rv = crpc__workers_new(&s->workers, s->opts.max_workers, &s->mem);
   if (rv != 0)
     return rv;
@@ -1463,8 +1466,12 @@ int crpc_server_start(crpc_server *s) {
     srv_thread *t = &s->threads[i];
     t->srv = s;
     t->park_timer.cb = on_park_expired;
-    if ((rv = crpc__loop_new(&t->loop, &s->mem)) != 0)
+    if (s->opts.loop) {
+      t->loop = (crpc__loop *)s->opts.loop;
+      t->borrowed_loop = true;
+    } else if ((rv = crpc__loop_new(&t->loop, &s->mem)) != 0) {
       return rv;
+    }
     for (int j = 0; j < s->nlisteners; j++) {
       t->lio[j].t = t;
       t->lio[j].idx = j;
@@ -1474,7 +1481,7 @@ int crpc_server_start(crpc_server *s) {
         return CRPC_ESYS;
     }
   }
-  for (unsigned i = 0; i < s->nthreads; i++)
+  for (unsigned i = 0; i < s->nthreads && !s->opts.loop; i++)
     if ((rv = crpc__loop_thread_start(s->threads[i].loop,
                                       &s->threads[i].tid)) != 0)
       return rv; /* threads started so far are stopped by free */
@@ -1506,16 +1513,26 @@ void crpc_server_shutdown(crpc_server *s, int64_t grace_ms) {
     crpc__loop_post_task(t->loop, &t->shutdown_task);
   }
   pthread_mutex_lock(&s->mu);
-  while (s->threads_drained < s->nthreads)
+  while (s->threads_drained < s->nthreads) {
+    if (s->opts.loop && crpc_loop_is_current(s->opts.loop)) {
+      /* the program's loop, and we are its thread: drive it ourselves */
+      pthread_mutex_unlock(&s->mu);
+      crpc__loop_run_once(s->threads[0].loop, 100);
+      pthread_mutex_lock(&s->mu);
+      continue;
+    }
     pthread_cond_wait(&s->cv, &s->mu);
+  }
   pthread_mutex_unlock(&s->mu);
   /* handlers may still be running on cancelled calls: let them return */
   crpc__workers_free(s->workers);
   s->workers = NULL;
-  for (unsigned i = 0; i < s->nthreads; i++) {
+  for (unsigned i = 0; i < s->nthreads && !s->opts.loop; i++) {
     crpc__loop_stop(s->threads[i].loop);
     pthread_join(s->threads[i].tid, NULL);
   }
+  if (s->opts.loop) /* what the drained connections posted */
+    crpc__loop_run_once(s->threads[0].loop, 0);
   pthread_mutex_lock(&s->mu);
   s->state = SRV_STOPPED;
   pthread_cond_broadcast(&s->cv);
@@ -1542,7 +1559,8 @@ void crpc_server_free(crpc_server *s) {
     return;
   crpc_server_shutdown(s, 0);
   for (unsigned i = 0; s->threads && i < s->nthreads; i++)
-    crpc__loop_free(s->threads[i].loop);
+    if (!s->threads[i].borrowed_loop)
+      crpc__loop_free(s->threads[i].loop);
   crpc__free(&s->mem, s->threads);
   crpc__workers_free(s->workers);
   for (int i = 0; i < s->nlisteners; i++) {

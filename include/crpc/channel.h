@@ -7,6 +7,7 @@
 #define CRPC_CHANNEL_H
 
 #include <crpc/call.h>
+#include <crpc/loop.h>
 #include <crpc/tls.h>
 
 #ifdef __cplusplus
@@ -59,6 +60,12 @@ typedef struct crpc_channel_opts {
                                    that does not read, before writers
                                    wait (crpc_call_write blocks);
                                    0: 4 MiB */
+  crpc_loop *loop;              /**< NULL: one of crpc's shared client
+                                   reactor threads. Else the channel runs
+                                   on this program-driven loop (crpc/loop.h)
+                                   and starts no thread; async callbacks
+                                   run on the loop's thread. Must outlive
+                                   the channel. */
   int64_t write_stall_timeout_ms; /**< a connection with writers waiting
                                      (or its output budget full) and no
                                      byte of DATA accepted by the server

@@ -10,6 +10,7 @@
 #include <crpc/metadata.h>
 #include <crpc/method.h>
 #include <crpc/call.h>
+#include <crpc/loop.h>
 #include <crpc/tls.h>
 #include <crpc/channel.h>
 #include <crpc/server.h>

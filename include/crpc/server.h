@@ -6,6 +6,7 @@
 #define CRPC_SERVER_H
 
 #include <crpc/call.h>
+#include <crpc/loop.h>
 #include <crpc/tls.h>
 
 #ifdef __cplusplus
@@ -18,7 +19,16 @@ typedef struct crpc_server crpc_server;
 
 /** Options; {0} or NULL: the documented defaults. Copied, never kept. */
 typedef struct crpc_server_opts {
-  unsigned reactor_threads;        /**< 0: number of CPUs */
+  unsigned reactor_threads;        /**< 0: number of CPUs; ignored with
+                                      |loop| */
+  crpc_loop *loop;                 /**< NULL: crpc's own reactor threads.
+                                      Else the server runs on this loop
+                                      (crpc/loop.h), driven by the
+                                      program: no reactor thread, and
+                                      NONBLOCKING handlers start no thread
+                                      at all (blocking ones still run on
+                                      crpc's workers). Must outlive the
+                                      server. */
   unsigned max_workers;            /**< blocking handler threads; 0: 256 */
   size_t max_recv_msg_size;        /**< 0: 4 MiB; SIZE_MAX: no limit */
   size_t max_send_msg_size;        /**< 0: no limit */

@@ -1,0 +1,400 @@
+/*
+ * A server and a channel on a loop the program drives (crpc/loop.h), in
+ * both modes: one descriptor (poll on crpc_loop_fd) and socket callbacks
+ * (a small poll-based driver standing in for libuv). crpc must start no
+ * thread, deadlines must fire after the program stopped driving for a
+ * while, and a plain threaded client must be served by a loop server.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <crpc/crpc.h>
+
+#include "echo.pb-c.h"
+
+#define WAIT_MS 10000
+
+static const crpc_method m_unary = {"/crpc.itest.Echo/Unary", CRPC_UNARY,
+                                    &crpc__itest__echo_request__descriptor,
+                                    &crpc__itest__echo_reply__descriptor};
+
+static int count_threads(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/task");
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* NONBLOCKING: runs on the loop's thread. */
+static crpc_code echo(crpc_call *call, const ProtobufCMessage *reqm,
+                      ProtobufCMessage *respm, void *ud) {
+  const Crpc__Itest__EchoRequest *req = (const void *)reqm;
+  Crpc__Itest__EchoReply *resp = (void *)respm;
+  (void)ud;
+  if (!crpc_loop_is_current(ud))
+    return CRPC_INTERNAL; /* not on the loop's thread */
+  resp->text = crpc_call_arena_strdup(call, req->text);
+  return req->status ? (crpc_code)req->status : CRPC_OK;
+}
+
+/* ---- socket-callback mode: a poll() driver, as an adapter would be ---- */
+
+typedef struct driver {
+  struct pollfd fds[64];
+  int nfds;
+  int64_t timer_ms; /* -1: none; else relative at set time */
+  int64_t timer_at;
+  int watch_calls, timer_calls;
+} driver;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_watch(crpc_loop *loop, int fd, unsigned events, void *ud) {
+  driver *d = ud;
+  (void)loop;
+  d->watch_calls++;
+  for (int i = 0; i < d->nfds; i++) {
+    if (d->fds[i].fd != fd)
+      continue;
+    if (!events) {
+      d->fds[i] = d->fds[--d->nfds];
+      return;
+    }
+    d->fds[i].events = (short)((events & CRPC_LOOP_READ ? POLLIN : 0) |
+                               (events & CRPC_LOOP_WRITE ? POLLOUT : 0));
+    return;
+  }
+  if (!events)
+    return;
+  assert_true(d->nfds < 64);
+  d->fds[d->nfds].fd = fd;
+  d->fds[d->nfds].events = (short)((events & CRPC_LOOP_READ ? POLLIN : 0) |
+                                   (events & CRPC_LOOP_WRITE ? POLLOUT : 0));
+  d->nfds++;
+}
+
+static void on_timer(crpc_loop *loop, int64_t ms, void *ud) {
+  driver *d = ud;
+  (void)loop;
+  d->timer_calls++;
+  d->timer_ms = ms;
+  d->timer_at = ms < 0 ? -1 : now_ms() + ms;
+}
+
+/* One turn of the program's loop. */
+static void drive(crpc_loop *loop, driver *d, int max_ms) {
+  if (!d) { /* one-descriptor mode */
+    struct pollfd p = {.fd = crpc_loop_fd(loop), .events = POLLIN};
+    int64_t t = crpc_loop_timeout_ms(loop);
+    int wait = t < 0 || t > max_ms ? max_ms : (int)t;
+    poll(&p, 1, wait);
+    assert_int_equal(crpc_loop_run_once(loop, 0), 0);
+    return;
+  }
+  int wait = max_ms;
+  if (d->timer_at >= 0) {
+    int64_t left = d->timer_at - now_ms();
+    wait = left < 0 ? 0 : (left < wait ? (int)left : wait);
+  }
+  struct pollfd fds[64];
+  int n = d->nfds;
+  memcpy(fds, d->fds, sizeof fds[0] * (size_t)n);
+  poll(fds, (nfds_t)n, wait);
+  for (int i = 0; i < n; i++) {
+    if (!fds[i].revents)
+      continue;
+    unsigned ev = 0;
+    if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
+      ev |= CRPC_LOOP_READ;
+    if (fds[i].revents & (POLLOUT | POLLERR | POLLHUP))
+      ev |= CRPC_LOOP_WRITE;
+    /* an earlier callback of this turn may have stopped this watch */
+    int rv = crpc_loop_fd_ready(loop, fds[i].fd, ev);
+    assert_true(rv == 0 || rv == CRPC_EINVAL);
+  }
+  if (d->timer_at >= 0 && now_ms() >= d->timer_at) {
+    d->timer_at = -1;
+    assert_int_equal(crpc_loop_timer_expired(loop), 0);
+  }
+}
+
+typedef struct result {
+  bool done;
+  crpc_code code;
+  char text[64];
+} result;
+
+static void on_done(crpc_call *call, const crpc_status *st,
+                    const ProtobufCMessage *resp, void *ud) {
+  result *r = ud;
+  (void)call;
+  r->done = true;
+  r->code = st->code;
+  if (resp)
+    snprintf(r->text, sizeof r->text, "%s",
+             ((const Crpc__Itest__EchoReply *)resp)->text);
+}
+
+static void wait_done(crpc_loop *loop, driver *d, result *r) {
+  int64_t end = now_ms() + WAIT_MS;
+  while (!r->done && now_ms() < end)
+    drive(loop, d, 100);
+  assert_true(r->done);
+}
+
+typedef struct world {
+  crpc_loop *loop;
+  driver *d;
+  crpc_server *srv;
+  crpc_channel *ch;
+  int port;
+} world;
+
+static void world_start(world *w, driver *d) {
+  memset(w, 0, sizeof *w);
+  w->d = d;
+  crpc_loop_opts lo = {0};
+  if (d) {
+    memset(d, 0, sizeof *d);
+    d->timer_at = -1;
+    lo.watch = on_watch;
+    lo.timer = on_timer;
+    lo.user_data = d;
+  }
+  assert_int_equal(crpc_loop_new(&w->loop, &lo), 0);
+  if (d) {
+    assert_int_equal(crpc_loop_fd(w->loop), -1);
+    assert_true(d->nfds == 1); /* the wake-up eventfd */
+  } else {
+    assert_true(crpc_loop_fd(w->loop) >= 0);
+  }
+  crpc_server_opts so = {.loop = w->loop};
+  assert_int_equal(crpc_server_new(&w->srv, &so), 0);
+  assert_int_equal(crpc_server_register(w->srv, &m_unary, echo,
+                                        CRPC_HANDLER_NONBLOCKING, w->loop),
+                   0);
+  assert_int_equal(crpc_server_listen(w->srv, "127.0.0.1:0", NULL, &w->port),
+                   0);
+  assert_int_equal(crpc_server_start(w->srv), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", w->port);
+  crpc_channel_opts co = {.loop = w->loop};
+  assert_int_equal(crpc_channel_new(&w->ch, target, &co), 0);
+}
+
+static void world_stop(world *w) {
+  crpc_channel_free(w->ch); /* drives the loop until it is done */
+  crpc_server_free(w->srv);
+  crpc_loop_free(w->loop);
+}
+
+static void async_call(world *w, const char *text, int64_t timeout_ms,
+                       result *r) {
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = (char *)text;
+  crpc_call_opts o = {.timeout_ms = timeout_ms};
+  memset(r, 0, sizeof *r);
+  assert_int_equal(
+      crpc_unary_async(w->ch, &m_unary, &o, &req.base, on_done, r), 0);
+  assert_false(r->done); /* never from inside the call */
+}
+
+/* Many calls in flight on one thread, server and client on one loop. */
+static void calls_on_one_thread(driver *d) {
+  int before = count_threads();
+  world w;
+  world_start(&w, d);
+  result r[8];
+  char text[8][16];
+  for (int i = 0; i < 8; i++) {
+    snprintf(text[i], sizeof text[i], "hello %d", i);
+    async_call(&w, text[i], WAIT_MS, &r[i]);
+  }
+  for (int i = 0; i < 8; i++) {
+    wait_done(w.loop, d, &r[i]);
+    assert_int_equal(r[i].code, CRPC_OK);
+    assert_string_equal(r[i].text, text[i]);
+  }
+  assert_int_equal(count_threads(), before); /* crpc started none */
+  if (d) {
+    assert_true(d->watch_calls > 3);
+    assert_true(d->timer_calls > 0);
+  }
+  world_stop(&w);
+}
+
+static void one_fd_calls(void **state) {
+  (void)state;
+  calls_on_one_thread(NULL);
+}
+
+static void callback_calls(void **state) {
+  (void)state;
+  driver d;
+  calls_on_one_thread(&d);
+}
+
+/* A backend that accepts TCP and never speaks: the deadline ends the call
+ * even though the program stopped driving the loop past it. */
+static void deadline_after_pause(driver *d) {
+  world w;
+  world_start(&w, d);
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(lfd, 8), 0);
+  socklen_t al = sizeof a;
+  getsockname(lfd, (struct sockaddr *)&a, &al);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(a.sin_port));
+  crpc_channel *mute;
+  crpc_channel_opts co = {.loop = w.loop};
+  assert_int_equal(crpc_channel_new(&mute, target, &co), 0);
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = "anyone?";
+  crpc_call_opts o = {.timeout_ms = 50};
+  result r = {0};
+  assert_int_equal(crpc_unary_async(mute, &m_unary, &o, &req.base, on_done,
+                                    &r),
+                   0);
+  drive(w.loop, d, 0);
+  /* the program is busy elsewhere for longer than the deadline */
+  poll(NULL, 0, 200);
+  assert_false(r.done);
+  wait_done(w.loop, d, &r);
+  assert_int_equal(r.code, CRPC_DEADLINE_EXCEEDED);
+  crpc_channel_free(mute);
+  close(lfd);
+  world_stop(&w);
+}
+
+static void one_fd_deadline(void **state) {
+  (void)state;
+  deadline_after_pause(NULL);
+}
+
+static void callback_deadline(void **state) {
+  (void)state;
+  driver d;
+  deadline_after_pause(&d);
+}
+
+/* A plain (threaded) blocking client calls the loop's server. */
+typedef struct client_arg {
+  int port;
+  crpc_code code;
+  bool done;
+  pthread_mutex_t mu;
+} client_arg;
+
+static void *blocking_client(void *p) {
+  client_arg *a = p;
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", a->port);
+  crpc_channel *ch;
+  crpc_channel_new(&ch, target, NULL);
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = "from a thread";
+  ProtobufCMessage *resp = NULL;
+  crpc_call_opts o = {.timeout_ms = WAIT_MS};
+  crpc_code code = crpc_unary(ch, &m_unary, &o, &req.base, &resp, NULL);
+  if (resp)
+    protobuf_c_message_free_unpacked(resp, NULL);
+  crpc_channel_free(ch);
+  pthread_mutex_lock(&a->mu);
+  a->code = code;
+  a->done = true;
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+static void threaded_client(driver *d) {
+  world w;
+  world_start(&w, d);
+  client_arg a = {.port = w.port};
+  pthread_mutex_init(&a.mu, NULL);
+  pthread_t tid;
+  pthread_create(&tid, NULL, blocking_client, &a);
+  int64_t end = now_ms() + WAIT_MS;
+  for (;;) {
+    pthread_mutex_lock(&a.mu);
+    bool done = a.done;
+    pthread_mutex_unlock(&a.mu);
+    if (done || now_ms() > end)
+      break;
+    drive(w.loop, d, 50);
+  }
+  pthread_join(tid, NULL);
+  assert_int_equal(a.code, CRPC_OK);
+  pthread_mutex_destroy(&a.mu);
+  world_stop(&w);
+}
+
+static void one_fd_threaded_client(void **state) {
+  (void)state;
+  threaded_client(NULL);
+}
+
+static void callback_threaded_client(void **state) {
+  (void)state;
+  driver d;
+  threaded_client(&d);
+}
+
+/* Misuse gets an error code, not undefined behaviour. */
+static void misuse(void **state) {
+  (void)state;
+  crpc_loop *loop;
+  crpc_loop_opts half = {.watch = on_watch};
+  assert_int_equal(crpc_loop_new(&loop, &half), CRPC_EINVAL);
+  assert_int_equal(crpc_loop_new(NULL, NULL), CRPC_EINVAL);
+  assert_int_equal(crpc_loop_new(&loop, NULL), 0);
+  assert_int_equal(crpc_loop_fd_ready(loop, 0, CRPC_LOOP_READ), CRPC_ESTATE);
+  assert_int_equal(crpc_loop_timer_expired(loop), CRPC_ESTATE);
+  assert_int_equal(crpc_loop_timeout_ms(loop), -1);
+  assert_int_equal(crpc_loop_run_once(loop, 0), 0);
+  assert_true(crpc_loop_is_current(loop));
+  crpc_loop_free(loop);
+  driver d = {.timer_at = -1};
+  crpc_loop_opts cb = {.watch = on_watch, .timer = on_timer, .user_data = &d};
+  assert_int_equal(crpc_loop_new(&loop, &cb), 0);
+  assert_int_equal(crpc_loop_run_once(loop, 0), CRPC_ESTATE);
+  assert_int_equal(crpc_loop_fd_ready(loop, 12345, CRPC_LOOP_READ),
+                   CRPC_EINVAL);
+  crpc_loop_free(loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(one_fd_calls),
+      cmocka_unit_test(callback_calls),
+      cmocka_unit_test(one_fd_deadline),
+      cmocka_unit_test(callback_deadline),
+      cmocka_unit_test(one_fd_threaded_client),
+      cmocka_unit_test(callback_threaded_client),
+      cmocka_unit_test(misuse),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
