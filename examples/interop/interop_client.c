@@ -5,7 +5,8 @@
  *
  *   crpc-interop-client --server_host=127.0.0.1 --server_port=50051 \
  *       --test_case=large_unary [--use_tls --use_test_ca --ca_file=ca.pem \
- *       --server_host_override=foo.test.google.fr]
+ *       --server_host_override=foo.test.google.fr] \
+ *       [--default_compression=gzip]
  *
  * Exits 0 when the case passed; 1, with what went wrong on stderr, when it
  * failed; 2 on a usage error or a case it does not run (cacheable_unary
@@ -215,11 +216,14 @@ static bool client_compressed_unary(env *e) {
     return false;
   req.expect_compressed = &yes;
 
-  /* The probe: an uncompressed request that says it is compressed. */
+  /* The probe: an uncompressed request that says it is compressed. The
+   * uncompressed calls name identity, which overrides a channel's
+   * --default_compression. */
+  crpc_call_opts identity = {.compression = "identity"};
   SimpleResponse *resp = NULL;
   crpc_status st = {0};
   crpc_code code = grpc__testing__test_service__unary_call__call(
-      e->ch, NULL, &req, &resp, &st);
+      e->ch, &identity, &req, &resp, &st);
   bool ok = expect_code(code, &st, CRPC_INVALID_ARGUMENT, "probe");
   if (resp)
     grpc__testing__simple_response__free_unpacked(resp, NULL);
@@ -228,7 +232,7 @@ static bool client_compressed_unary(env *e) {
   crpc_call_opts gzip = {.compression = "gzip"};
   ok = ok && large_unary_call(e, &gzip, &req, "compressed UnaryCall");
   req.expect_compressed = &no;
-  ok = ok && large_unary_call(e, NULL, &req, "uncompressed UnaryCall");
+  ok = ok && large_unary_call(e, &identity, &req, "uncompressed UnaryCall");
   free(payload.body.data);
   return ok;
 }
@@ -313,7 +317,8 @@ static bool client_compressed_streaming(env *e) {
   static const int expect[] = {1, 0};
   static const unsigned flags[] = {0, CRPC_WRITE_NO_COMPRESS};
   crpc_call_opts gzip = {.compression = "gzip"};
-  return streaming_input(e, NULL, probe, probe_expect, NULL, 1,
+  crpc_call_opts identity = {.compression = "identity"};
+  return streaming_input(e, &identity, probe, probe_expect, NULL, 1,
                          CRPC_INVALID_ARGUMENT, "probe") &&
          streaming_input(e, &gzip, sizes, expect, flags, 2, CRPC_OK,
                          "compressed StreamingInputCall");
@@ -771,6 +776,8 @@ int main(int argc, char **argv) {
       {"use_tls", "false", "connect with TLS"},
       {"use_test_ca", "false", "trust --ca_file instead of the system CAs"},
       {"ca_file", "", "PEM CA bundle for --use_test_ca"},
+      {"default_compression", "",
+       "encoding of every request (gzip, deflate); empty: identity"},
       {"soak_iterations", "10", "rpc_soak / channel_soak: calls"},
       {"soak_max_failures", "0", "soak: failed calls allowed"},
       {"soak_per_iteration_max_acceptable_latency_ms", "1000",
@@ -821,10 +828,16 @@ int main(int argc, char **argv) {
   } else if (*override_name) {
     e.chopts.authority = override_name;
   }
+  /* A channel that compresses every request, as grpc-go and grpc-js
+   * clients can be set up to; the cases that need an uncompressed message
+   * still ask for identity per call or per message. */
+  const char *enc = interop_flag_str(flags, "default_compression");
+  if (*enc)
+    e.chopts.compression = enc;
   int rv = crpc_channel_new(&e.ch, target, &e.chopts);
   if (rv != 0) {
     fprintf(stderr, "crpc_channel_new(%s): %s\n", target, crpc_strerror(rv));
-    return 1;
+    return rv == CRPC_EENCODING ? 2 : 1; /* a --default_compression typo */
   }
   bool ok = run(&e);
   crpc_channel_free(e.ch);

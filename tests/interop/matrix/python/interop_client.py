@@ -25,6 +25,15 @@ ECHO_INITIAL = 'x-grpc-test-echo-initial'
 ECHO_TRAILING = 'x-grpc-test-echo-trailing-bin'
 
 
+# --default_compression: the channel's encoding of every request (grpc-go
+# and grpc-js clients can be set up the same way).
+COMPRESSION = {
+    'identity': grpc.Compression.NoCompression,
+    'gzip': grpc.Compression.Gzip,
+    'deflate': grpc.Compression.Deflate,
+}
+
+
 class Failure(Exception):
     pass
 
@@ -91,17 +100,27 @@ def large_unary(stub, args):
 def client_compressed_unary(stub, args):
     T = messages_pb2.BoolValue(value=True)
     F = messages_pb2.BoolValue(value=False)
+    # The uncompressed calls go through a channel of their own: grpcio
+    # drops a per-call compression=NoCompression (it is 0, and
+    # grpc/_compression.py tests it for truth), so under
+    # --default_compression they would go compressed.
+    plain_channel = args.make_channel(grpc.Compression.NoCompression)
+    plain = test_pb2_grpc.TestServiceStub(plain_channel)
     try:
-        stub.UnaryCall(large_request(expect_compressed=T))
-        raise Failure('probe: uncompressed request with expect_compressed '
-                      'succeeded, want INVALID_ARGUMENT')
-    except grpc.RpcError as e:
-        expect_code(e, grpc.StatusCode.INVALID_ARGUMENT, 'probe')
-    resp = stub.UnaryCall(large_request(expect_compressed=T),
-                          compression=grpc.Compression.Gzip)
-    check_payload(resp.payload, 314159, 'compressed UnaryCall')
-    resp = stub.UnaryCall(large_request(expect_compressed=F))
-    check_payload(resp.payload, 314159, 'uncompressed UnaryCall')
+        try:
+            plain.UnaryCall(large_request(expect_compressed=T))
+            raise Failure('probe: uncompressed request with '
+                          'expect_compressed succeeded, want '
+                          'INVALID_ARGUMENT')
+        except grpc.RpcError as e:
+            expect_code(e, grpc.StatusCode.INVALID_ARGUMENT, 'probe')
+        resp = stub.UnaryCall(large_request(expect_compressed=T),
+                              compression=grpc.Compression.Gzip)
+        check_payload(resp.payload, 314159, 'compressed UnaryCall')
+        resp = plain.UnaryCall(large_request(expect_compressed=F))
+        check_payload(resp.payload, 314159, 'uncompressed UnaryCall')
+    finally:
+        plain_channel.close()
 
 
 def server_compressed_unary(stub, args):
@@ -346,6 +365,9 @@ def main():
     p.add_argument('--use_tls', **b)
     p.add_argument('--use_test_ca', **b)
     p.add_argument('--ca_file', help='CA bundle for --use_test_ca')
+    p.add_argument('--default_compression', default='identity',
+                   choices=sorted(COMPRESSION),
+                   help='compression of every request on the channel')
     p.add_argument('--soak_iterations', type=int, default=10)
     p.add_argument('--soak_max_failures', type=int, default=0)
     p.add_argument('--soak_per_iteration_max_acceptable_latency_ms',
@@ -366,13 +388,14 @@ def main():
 
     target = '%s:%d' % (args.server_host, args.server_port)
 
-    def make_channel():
+    def make_channel(compression=COMPRESSION[args.default_compression]):
         if not args.use_tls:
             opts = []
             if args.server_host_override:
                 opts.append(('grpc.default_authority',
                              args.server_host_override))
-            return grpc.insecure_channel(target, options=opts)
+            return grpc.insecure_channel(target, options=opts,
+                                         compression=compression)
         roots = None
         if args.use_test_ca:
             if not args.ca_file:
@@ -384,7 +407,7 @@ def main():
                          args.server_host_override))
         return grpc.secure_channel(
             target, grpc.ssl_channel_credentials(root_certificates=roots),
-            options=opts)
+            options=opts, compression=compression)
 
     args.make_channel = make_channel
     args.channel = make_channel()
