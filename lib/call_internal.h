@@ -120,6 +120,9 @@ struct crpc_call {
   bool inline_stream; /* NONBLOCKING client/bidi streaming: the handler
                          runs on the reactor once per message */
   bool final_invoked; /* inline_stream: the closing invocation ran */
+  bool in_inline;     /* [loop] a NONBLOCKING handler is running */
+  bool deferred;      /* [mu] crpc_call_defer(): answered later */
+  ProtobufCMessage *deferred_resp; /* [mu] its response, until answered */
   crpc_call_cancel_cb cancel_cb; /* [mu] crpc_call_on_cancel */
   void *cancel_ud;
   bool cancel_cb_running;        /* [mu] */

@@ -786,10 +786,52 @@ static void run_inline(crpc_call *c) {
     return;
   }
   resp = c->method->kind == CRPC_UNARY ? new_response(c) : NULL;
+  c->in_inline = true;
   code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
                                                : CRPC_RESOURCE_EXHAUSTED;
+  c->in_inline = false;
   protobuf_c_message_free_unpacked(req, &c->pbc);
-  complete(c, code, resp);
+  pthread_mutex_lock(&c->mu);
+  bool deferred = c->deferred;
+  if (deferred)
+    c->deferred_resp = resp; /* crpc_call_answer() completes it */
+  pthread_mutex_unlock(&c->mu);
+  if (!deferred)
+    complete(c, code, resp);
+}
+
+int crpc_call_defer(crpc_call *c) {
+  if (!c || !c->is_server)
+    return CRPC_EINVAL;
+  if (!c->in_inline || !crpc__loop_on_thread(c->loop))
+    return CRPC_ESTATE; /* only from inside a NONBLOCKING handler */
+  pthread_mutex_lock(&c->mu);
+  bool already = c->deferred;
+  c->deferred = true;
+  pthread_mutex_unlock(&c->mu);
+  if (!already)
+    crpc__call_ref(c); /* the answer's */
+  return 0;
+}
+
+int crpc_call_answer(crpc_call *c, crpc_code code) {
+  if (!c || !c->is_server)
+    return CRPC_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  bool deferred = c->deferred && !c->in_inline;
+  ProtobufCMessage *resp = c->deferred_resp;
+  if (deferred) {
+    c->deferred = false;
+    c->deferred_resp = NULL;
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (!deferred)
+    return CRPC_ESTATE;
+  if ((unsigned)code > CRPC_UNAUTHENTICATED)
+    code = CRPC_UNKNOWN;
+  complete(c, code, resp); /* any thread: the loop sends it */
+  crpc__call_unref(c);
+  return 0;
 }
 
 /* NONBLOCKING client/bidi streaming: one invocation per message, on the

@@ -81,6 +81,33 @@ CRPC_API int crpc_call_on_cancel(crpc_call *call, crpc_call_cancel_cb cb,
                                  void *user_data);
 
 /**
+ * Server, from inside a CRPC_HANDLER_NONBLOCKING unary or server-streaming
+ * handler: the call is answered later, with crpc_call_answer(), instead of
+ * when the handler returns (whose return value is then ignored). This is
+ * the asynchronous handler: it may start other work (an async call on the
+ * same loop, a job on a thread of its own) and answer when that is done.
+ * The response message the handler got stays valid until then (fill it
+ * before answering; a server-streaming handler may crpc_call_write()
+ * meanwhile); the request does not: copy what you need from it before
+ * returning. Every deferred call must be answered exactly once, even one
+ * that was cancelled meanwhile (crpc_call_on_cancel() tells you; that
+ * answer is discarded): the answer is what frees the call.
+ * Returns 0; CRPC_EINVAL (client call); CRPC_ESTATE (not inside such a
+ * handler). Thread: the handler's (the loop's).
+ */
+CRPC_API int crpc_call_defer(crpc_call *call);
+
+/**
+ * Answers a call deferred with crpc_call_defer(): packs the response
+ * message the handler got (unary) and ends the call with |code| (and the
+ * status message, details and trailers set on the call). Any thread: the
+ * answer is handed to the call's loop. After it returns, |call| must not be
+ * used. Returns 0; CRPC_EINVAL (client call); CRPC_ESTATE (not deferred,
+ * or answered already).
+ */
+CRPC_API int crpc_call_answer(crpc_call *call, crpc_code code);
+
+/**
  * Memory that lives as long as the call (freed with it). NULL on OOM.
  */
 CRPC_API void *crpc_call_arena_alloc(crpc_call *call, size_t size);

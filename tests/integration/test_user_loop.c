@@ -32,6 +32,14 @@
 static const crpc_method m_unary = {"/crpc.itest.Echo/Unary", CRPC_UNARY,
                                     &crpc__itest__echo_request__descriptor,
                                     &crpc__itest__echo_reply__descriptor};
+/* An async handler: asks Unary on the same loop, answers with its reply. */
+static const crpc_method m_forward = {"/crpc.itest.Echo/Forward", CRPC_UNARY,
+                                      &crpc__itest__echo_request__descriptor,
+                                      &crpc__itest__echo_reply__descriptor};
+/* An async handler that never answers by itself (only when cancelled). */
+static const crpc_method m_silent = {"/crpc.itest.Echo/Silent", CRPC_UNARY,
+                                     &crpc__itest__echo_request__descriptor,
+                                     &crpc__itest__echo_reply__descriptor};
 
 static int count_threads(void) {
   int n = 0;
@@ -52,6 +60,60 @@ static crpc_code echo(crpc_call *call, const ProtobufCMessage *reqm,
     return CRPC_INTERNAL; /* not on the loop's thread */
   resp->text = crpc_call_arena_strdup(call, req->text);
   return req->status ? (crpc_code)req->status : CRPC_OK;
+}
+
+static crpc_channel *forward_ch; /* to this process's own server */
+static int silent_answered;
+
+typedef struct fwd {
+  crpc_call *call;
+  Crpc__Itest__EchoReply *resp;
+} fwd;
+
+static void forward_done(crpc_call *inner, const crpc_status *st,
+                         const ProtobufCMessage *r, void *ud) {
+  fwd *f = ud;
+  (void)inner;
+  if (r) {
+    const char *t = ((const Crpc__Itest__EchoReply *)r)->text;
+    char *copy = crpc_call_arena_alloc(f->call, strlen(t) + 10);
+    sprintf(copy, "forwarded %s", t);
+    f->resp->text = copy;
+  }
+  crpc_call *call = f->call;
+  free(f);
+  assert_int_equal(crpc_call_answer(call, st->code), 0);
+}
+
+static crpc_code forward(crpc_call *call, const ProtobufCMessage *reqm,
+                         ProtobufCMessage *respm, void *ud) {
+  (void)ud;
+  assert_int_equal(crpc_call_defer(call), 0);
+  fwd *f = malloc(sizeof *f);
+  f->call = call;
+  f->resp = (void *)respm;
+  if (crpc_unary_async(forward_ch, &m_unary, NULL, reqm, forward_done, f) !=
+      0) {
+    free(f);
+    crpc_call_answer(call, CRPC_INTERNAL); /* not allowed inside: ESTATE */
+    return CRPC_INTERNAL;
+  }
+  return CRPC_UNKNOWN; /* ignored: deferred */
+}
+
+static void silent_cancelled(crpc_call *call, void *ud) {
+  (void)ud;
+  silent_answered++;
+  crpc_call_answer(call, CRPC_OK); /* discarded, but it frees the call */
+}
+
+static crpc_code silent(crpc_call *call, const ProtobufCMessage *reqm,
+                        ProtobufCMessage *respm, void *ud) {
+  (void)reqm, (void)respm, (void)ud;
+  assert_int_equal(crpc_call_defer(call), 0);
+  assert_int_equal(crpc_call_answer(call, CRPC_OK), CRPC_ESTATE);
+  assert_int_equal(crpc_call_on_cancel(call, silent_cancelled, NULL), 0);
+  return CRPC_OK;
 }
 
 /* ---- socket-callback mode: a poll() driver, as an adapter would be ---- */
@@ -193,6 +255,12 @@ static void world_start(world *w, driver *d) {
   assert_int_equal(crpc_server_new(&w->srv, &so), 0);
   assert_int_equal(crpc_server_register(w->srv, &m_unary, echo,
                                         CRPC_HANDLER_NONBLOCKING, w->loop),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_forward, forward,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_silent, silent,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_listen(w->srv, "127.0.0.1:0", NULL, &w->port),
                    0);
@@ -363,6 +431,50 @@ static void callback_threaded_client(void **state) {
   threaded_client(&d);
 }
 
+/* A handler that calls another service on the same loop and answers from
+ * that call's callback; and one that never answers until cancelled. */
+static void async_handlers(driver *d) {
+  int before = count_threads();
+  world w;
+  world_start(&w, d);
+  forward_ch = w.ch;
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = "ping";
+  crpc_call_opts o = {.timeout_ms = WAIT_MS};
+  result r = {0};
+  assert_int_equal(
+      crpc_unary_async(w.ch, &m_forward, &o, &req.base, on_done, &r), 0);
+  wait_done(w.loop, d, &r);
+  assert_int_equal(r.code, CRPC_OK);
+  assert_string_equal(r.text, "forwarded ping");
+  /* never answered: the client's deadline ends it, the server's cancel
+   * notice answers it, nothing leaks */
+  silent_answered = 0;
+  crpc_call_opts so = {.timeout_ms = 100};
+  result r2 = {0};
+  assert_int_equal(
+      crpc_unary_async(w.ch, &m_silent, &so, &req.base, on_done, &r2), 0);
+  wait_done(w.loop, d, &r2);
+  assert_int_equal(r2.code, CRPC_DEADLINE_EXCEEDED);
+  int64_t end = now_ms() + WAIT_MS;
+  while (!silent_answered && now_ms() < end)
+    drive(w.loop, d, 50);
+  assert_int_equal(silent_answered, 1);
+  assert_int_equal(count_threads(), before);
+  world_stop(&w);
+}
+
+static void one_fd_async_handlers(void **state) {
+  (void)state;
+  async_handlers(NULL);
+}
+
+static void callback_async_handlers(void **state) {
+  (void)state;
+  driver d;
+  async_handlers(&d);
+}
+
 /* Misuse gets an error code, not undefined behaviour. */
 static void misuse(void **state) {
   (void)state;
@@ -394,6 +506,8 @@ int main(void) {
       cmocka_unit_test(callback_deadline),
       cmocka_unit_test(one_fd_threaded_client),
       cmocka_unit_test(callback_threaded_client),
+      cmocka_unit_test(one_fd_async_handlers),
+      cmocka_unit_test(callback_async_handlers),
       cmocka_unit_test(misuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
