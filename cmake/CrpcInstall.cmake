@@ -32,7 +32,19 @@ install(TARGETS crpc_shared crpc_static protoc-gen-crpc
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/crpc
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.h")
+  FILES_MATCHING PATTERN "*.h"
+  PATTERN "uv.h" EXCLUDE PATTERN "event.h" EXCLUDE) # with their adapter
+# The event-loop adapters that were built (adapters/): libraries, header,
+# pkg-config file; crpc::uv and crpc::event in the CMake package.
+foreach(a ${CRPC_ADAPTERS})
+  set_target_properties(crpc_${a}_shared PROPERTIES EXPORT_NAME ${a})
+  set_target_properties(crpc_${a}_static PROPERTIES EXPORT_NAME ${a}_static)
+  install(TARGETS crpc_${a}_shared crpc_${a}_static EXPORT crpcTargets
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(FILES ${PROJECT_SOURCE_DIR}/include/crpc/${a}.h
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/crpc)
+endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/protoc-gen-crpc/protoc-gen-crpc.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/proto/
@@ -70,5 +82,13 @@ file(RELATIVE_PATH CRPC_PC_PREFIX_REL /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 string(REGEX REPLACE "/$" "" CRPC_PC_PREFIX_REL "${CRPC_PC_PREFIX_REL}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/crpc.pc.in
   ${PROJECT_BINARY_DIR}/crpc.pc @ONLY)
+foreach(a ${CRPC_ADAPTERS})
+  set(CRPC_PC_NAME crpc-${a})
+  set(CRPC_PC_REQUIRES "${CRPC_ADAPTER_${a}_PCREQ}")
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/crpc-adapter.pc.in
+    ${PROJECT_BINARY_DIR}/crpc-${a}.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/crpc-${a}.pc
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endforeach()
 install(FILES ${PROJECT_BINARY_DIR}/crpc.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
