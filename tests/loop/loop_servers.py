@@ -1,11 +1,12 @@
 """crpc on the program's own loop, seen from outside (issue 8).
 
   loop_servers.py --stubs=DIR --server=BIN [--upstream-of=BIN]
-                  [--uv-client=BIN]
+                  [--uv-client=BIN] [--cpp-client=BIN]
 
 Starts the single-threaded greeter server BIN (uv-greeter-server,
 event-greeter-server or epoll-greeter-server) on port 0, checks in /proc
-that it runs exactly one thread, has grpcio call it (many calls at once),
+that it runs exactly one thread, has grpcio (and with --cpp-client, gRPC
+C++) call it (many calls at once),
 checks the thread count again, and stops it with SIGTERM (exit 0).
 --upstream-of=BIN also starts BIN --upstream=<the first server> and calls
 through it (a handler calling another service on the same loop).
@@ -65,6 +66,7 @@ def main():
     ap.add_argument("--server", required=True)
     ap.add_argument("--upstream-of")
     ap.add_argument("--uv-client")
+    ap.add_argument("--cpp-client")
     a = ap.parse_args()
     sys.path.insert(0, a.stubs)
     import helloworld_pb2 as pb2
@@ -76,6 +78,15 @@ def main():
         expect(threads(srv) == 1, "%s runs one thread" % name)
         ok, sample = call_many(pb2, pb2_grpc, port, 50)
         expect(ok, "grpcio: 50 concurrent SayHello to %s (%s)" % (name, sample))
+        if a.cpp_client:
+            out = subprocess.run([a.cpp_client, "--target=127.0.0.1:%d" % port,
+                                  "--name=cpp", "--count=20"],
+                                 capture_output=True, text=True,
+                                 timeout=TIMEOUT)
+            expect(out.returncode == 0 and
+                   out.stdout.strip() == "Greeter received: Hello cpp",
+                   "gRPC C++: 20 concurrent SayHello to %s (%r %r)"
+                   % (name, out.stdout.strip(), out.stderr.strip()[-200:]))
         expect(threads(srv) == 1, "%s still one thread after the calls" % name)
         if a.upstream_of:
             fwd, fport = start([a.upstream_of, "--port=0",
