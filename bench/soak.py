@@ -386,7 +386,8 @@ def render(args, total, warmup, baseline, samples, stats, idle, settle,
            stats["channels"], stats["bad_payload"], stats["start_errors"]))
         w("")
         if stats["samples"]:
-            w("Unexpected outcomes (first %d distinct):" % len(stats["samples"]))
+            w("Unexpected outcomes (first %d distinct):" %
+              len(stats["samples"]))
             w("")
             for s in stats["samples"]:
                 w("- %d x `%s`" % (s["n"], s["what"]))
