@@ -53,19 +53,24 @@ void crpc__conn_drained(crpc__conn *c) {
     c->hooks.on_drained(c);
 }
 
-/* Output is queued: the stall timer watches it (see conn.h). */
+/* Output is queued: the stall timer watches it from now (see conn.h). */
 static void stall_arm(crpc__conn *c) {
   if (c->stall_ms <= 0 || c->dead || crpc__timer_armed(&c->stall_timer) ||
       atomic_load(&c->out.used) == 0)
     return;
-  c->data_at_arm = c->data_sent;
-  crpc__timer_start(c->loop, &c->stall_timer, crpc__now_ms() + c->stall_ms);
+  c->last_progress_ms = crpc__now_ms();
+  crpc__timer_start(c->loop, &c->stall_timer,
+                    c->last_progress_ms + c->stall_ms);
 }
 
+/* Closes the connection stall_ms after the peer last took DATA, if
+ * writers are then blocked on it (or its budget is full); checked again
+ * at that time after any progress. */
 static void on_stall(crpc__timer *t) {
   crpc__conn *c = (crpc__conn *)((char *)t - offsetof(crpc__conn, stall_timer));
   bool stuck = atomic_load(&c->out.waiters) > 0 || crpc__budget_full(&c->out);
-  if (stuck && c->data_sent == c->data_at_arm) {
+  int64_t now = crpc__now_ms();
+  if (stuck && now - c->last_progress_ms >= c->stall_ms) {
     crpc__log_warn("%s: peer read nothing for %lld ms with %zu bytes queued: "
                    "closing", c->peer, (long long)c->stall_ms,
                    atomic_load(&c->out.used));
@@ -77,7 +82,11 @@ static void on_stall(crpc__timer *t) {
                      "the peer stopped reading (write stall timeout)");
     return;
   }
-  stall_arm(c);
+  if (atomic_load(&c->out.used) == 0)
+    return; /* nothing queued: stall_arm() starts watching again */
+  int64_t next = c->last_progress_ms + c->stall_ms;
+  crpc__timer_start(c->loop, &c->stall_timer,
+                    next > now ? next : now + c->stall_ms);
 }
 
 static void flush_task(void *arg) {
@@ -787,8 +796,8 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
       wake = true;
     }
   }
-  if (n && c->conn)
-    c->conn->data_sent += n; /* progress, for the write-stall timer */
+  if (n && c->conn && c->conn->stall_ms > 0)
+    c->conn->last_progress_ms = crpc__now_ms(); /* for the stall timer */
   if (!c->sendq.head && c->send_closed && !c->eos_sent) {
     eof = true;
     c->eos_sent = true;

@@ -83,8 +83,8 @@ struct crpc__conn {
    * and no DATA handed to HTTP/2 for stall_ms closes the connection. */
   int64_t stall_ms; /* 0: off */
   crpc__timer stall_timer;
-  uint64_t data_sent;     /* DATA bytes taken from send queues */
-  uint64_t data_at_arm;   /* data_sent when stall_timer was armed */
+  int64_t last_progress_ms; /* DATA last taken from a send queue (or the
+                               watch began) */
   /* the server side: calls held back while the budget is full */
   crpc_call *pend_head, *pend_tail;
   atomic_size_t unary_inflight; /* dispatched unary handlers running */
