@@ -58,6 +58,7 @@ void crpc__call_unref(crpc_call *c) {
   crpc__arena_free(&c->nv_arena);
   crpc__peer_id_unref(c->peer_id);
   crpc__free(&c->mem, c->path);
+  crpc__free(&c->mem, c->cb_copy);
   crpc__free(&c->mem, c->content_type);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
@@ -174,6 +175,8 @@ int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
   c->events++;
   if (wake)
     pthread_cond_broadcast(&c->cv);
+  if (c->cb)
+    crpc__call_cb_schedule(c);
   pthread_mutex_unlock(&c->mu);
   return 0;
 }

@@ -100,6 +100,18 @@ struct crpc_call {
   crpc_metadata *initial_out; /* client: user's, from crpc_call_opts */
   crpc_metadata *trailing_out;
 
+  /* client, callback API (client_cb.c) */
+  const struct crpc_call_callbacks *cb; /* [const] NULL: not a cb call */
+  struct crpc_call_callbacks *cb_copy;  /* owned copy behind |cb| */
+  void *cb_ud;
+  crpc__task cb_task;
+  bool cb_queued;      /* [mu] cb_task posted */
+  bool cb_headers;     /* [mu] on_headers delivered */
+  bool cb_finished;    /* [mu] on_done delivered */
+  bool cb_freed;       /* [mu] the user freed the call: no more callbacks */
+  bool write_pending;  /* [mu] crpc_call_write_async() in flight */
+  bool write_done;     /* [mu] ... and it left the send queue */
+
   /* client [const] */
   crpc_channel *channel;
   unsigned flags; /* CRPC_CALL_* */
@@ -130,11 +142,18 @@ struct crpc_call {
   bool dispatched;
 };
 
+/* ---- client_cb.c ---- */
+/* A callback call changed: run its callbacks soon, on the loop's own
+ * thread, never inside another API call (mu held; any thread). */
+void crpc__call_cb_schedule(crpc_call *c);
+
 /* ---- call.c ---- */
 /* Wakes whoever waits on the call (mu held). */
 static inline void crpc__call_notify(crpc_call *c) {
   c->events++;
   pthread_cond_broadcast(&c->cv);
+  if (c->cb)
+    crpc__call_cb_schedule(c);
 }
 /* Waits for a change on the call (mu held, as pthread_cond_wait). A client
  * caller runs the channel's loop itself when nobody else does. */
@@ -177,6 +196,10 @@ size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
                       size_t max);
 
 /* ---- client.c ---- */
+/* A new client call (crpc_call_start's first half) and its start. */
+int crpc__client_new_call(crpc_call **out, crpc_channel *ch,
+                          const crpc_method *m, const crpc_call_opts *opts);
+void crpc__client_start(crpc_call *c);
 void crpc__client_kick(void *arg);
 void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
                             const uint8_t *name, size_t namelen,

@@ -1096,6 +1096,13 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
  * caller runs that round itself: the request leaves from this thread. */
 static void start(crpc_call *c) { crpc__call_kick(c); }
 
+int crpc__client_new_call(crpc_call **out, crpc_channel *ch,
+                          const crpc_method *m, const crpc_call_opts *opts) {
+  return new_call(out, ch, m, opts);
+}
+
+void crpc__client_start(crpc_call *c) { start(c); }
+
 int crpc_call_start(crpc_call **out, crpc_channel *ch, const crpc_method *m,
                     const crpc_call_opts *opts) {
   if (!out)
@@ -1298,6 +1305,11 @@ void crpc_call_free(crpc_call *c) {
     return;
   if (c->is_server) /* server calls belong to the server */
     return;
+  if (c->cb) { /* no callback after this, even one already scheduled */
+    pthread_mutex_lock(&c->mu);
+    c->cb_freed = true;
+    pthread_mutex_unlock(&c->mu);
+  }
   crpc_call_cancel(c);
   crpc__call_unref(c);
 }

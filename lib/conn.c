@@ -794,6 +794,10 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
     if (m->off == m->len) {
       crpc__free(&c->mem, crpc__call_sendq_pop(c));
       wake = true;
+      if (c->write_pending && !c->write_done && !c->sendq.head) {
+        c->write_done = true; /* crpc_call_write_async's message left */
+        crpc__call_cb_schedule(c);
+      }
     }
   }
   if (n && c->conn && c->conn->stall_ms > 0)

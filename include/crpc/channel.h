@@ -165,6 +165,65 @@ CRPC_API int crpc_unary_async_typed(crpc_channel *ch, const crpc_method *m,
 CRPC_API int crpc_call_start(crpc_call **out, crpc_channel *ch,
                              const crpc_method *m, const crpc_call_opts *opts);
 
+/**
+ * The callback (reactor) API for a client call of any kind: what
+ * crpc_call_start_cb() calls as the call goes. Every callback runs on the
+ * channel's loop's own thread (one of crpc's client reactor threads, or,
+ * for a channel on a crpc_loop, the program's loop thread in its own
+ * turn), never inside another crpc function the program called; none may
+ * block. |user_data| is crpc_call_start_cb()'s. Messages are lent for the
+ * callback's duration. Inside any of them the program may write, half-close,
+ * cancel, or free the call (crpc_call_free(): no callback follows, not even
+ * on_done).
+ */
+typedef struct crpc_call_callbacks {
+  /** Optional: the response headers arrived (|md|: their custom metadata;
+   * not called when the call ends without any). */
+  void (*on_headers)(crpc_call *call, const crpc_metadata *md,
+                     void *user_data);
+  /** Optional: one response message, in order. Window credit goes back to
+   * the server once it returns: a slow callback slows the server. */
+  void (*on_message)(crpc_call *call, const ProtobufCMessage *msg,
+                     void *user_data);
+  /** Optional: the message of crpc_call_write_async() was handed to
+   * HTTP/2 (|ok|), or the call ended first (!|ok|). The next write may be
+   * issued from here. */
+  void (*on_write_done)(crpc_call *call, bool ok, void *user_data);
+  /** Required: the call ended, with |st| (borrowed) and the trailers in
+   * crpc_call_trailing_metadata(); called exactly once, last. The call
+   * stays the program's: free it here or later with crpc_call_free(). */
+  void (*on_done)(crpc_call *call, const crpc_status *st, void *user_data);
+} crpc_call_callbacks;
+
+/**
+ * Starts a call of any kind driven by callbacks (|cbs| is copied).
+ * Send with crpc_call_write_async() (one message in flight at a time),
+ * half-close with crpc_call_writes_done(), cancel with crpc_call_cancel();
+ * the deadline is |opts|'s timeout. The blocking read/write/finish
+ * functions must not be used on such a call. Returns 0 and then calls
+ * cbs->on_done exactly once (unless the call is freed first); or returns
+ * CRPC_EINVAL (no on_done), CRPC_ENOMEM, CRPC_ECLOSED, and calls nothing.
+ * Any thread.
+ */
+CRPC_API int crpc_call_start_cb(crpc_call **out, crpc_channel *ch,
+                                const crpc_method *m,
+                                const crpc_call_opts *opts,
+                                const crpc_call_callbacks *cbs,
+                                void *user_data);
+
+/**
+ * Sends one message of a callback call without waiting: it is packed now
+ * (|msg| is borrowed) and on_write_done runs once it has been handed to
+ * HTTP/2, which is when the next may be written (gRPC's callback API's
+ * backpressure). Returns 0; CRPC_ESTATE (a write is still in flight, the
+ * call was half-closed or has ended); CRPC_EINVAL (not a callback call,
+ * NULL arguments); CRPC_ETOOBIG (over the send limit: the call ends
+ * RESOURCE_EXHAUSTED); CRPC_ENOMEM. |flags|: as crpc_call_write2(). Any
+ * thread.
+ */
+CRPC_API int crpc_call_write_async(crpc_call *call, const ProtobufCMessage *msg,
+                                   unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

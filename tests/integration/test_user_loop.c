@@ -116,6 +116,29 @@ static crpc_code silent(crpc_call *call, const ProtobufCMessage *reqm,
   return CRPC_OK;
 }
 
+/* Bidi echo, NONBLOCKING: called once per message (req set) and once at
+ * the end (req NULL). */
+static const crpc_method m_bidi = {"/crpc.itest.Echo/Bidi",
+                                   CRPC_BIDI_STREAMING,
+                                   &crpc__itest__echo_request__descriptor,
+                                   &crpc__itest__echo_reply__descriptor};
+
+static crpc_code bidi_echo(crpc_call *call, const ProtobufCMessage *reqm,
+                           ProtobufCMessage *respm, void *ud) {
+  (void)respm, (void)ud;
+  if (!reqm)
+    return CRPC_OK;
+  const Crpc__Itest__EchoRequest *req = (const void *)reqm;
+  Crpc__Itest__EchoReply r = CRPC__ITEST__ECHO_REPLY__INIT;
+  r.text = req->text;
+  for (int i = 0; i < (req->count > 0 ? req->count : 1); i++) {
+    r.index = i;
+    if (!crpc_call_write(call, &r.base))
+      return CRPC_CANCELLED;
+  }
+  return CRPC_OK;
+}
+
 /* ---- socket-callback mode: a poll() driver, as an adapter would be ---- */
 
 typedef struct driver {
@@ -260,6 +283,9 @@ static void world_start(world *w, driver *d) {
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_register(w->srv, &m_silent, silent,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_bidi, bidi_echo,
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_listen(w->srv, "127.0.0.1:0", NULL, &w->port),
@@ -475,6 +501,202 @@ static void callback_async_handlers(void **state) {
   async_handlers(&d);
 }
 
+/* ---- the client callback API ---- */
+
+typedef struct stream_state {
+  crpc_call *call;
+  int to_send, sent, write_dones, bad_writes;
+  int received, headers;
+  bool done, free_in_message, cancel_in_message;
+  crpc_code code;
+  char last[32];
+} stream_state;
+
+static void send_next(stream_state *ss) {
+  if (ss->sent == ss->to_send) {
+    crpc_call_writes_done(ss->call);
+    return;
+  }
+  char text[32];
+  snprintf(text, sizeof text, "m%d", ss->sent);
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = text;
+  int rv = crpc_call_write_async(ss->call, &req.base, 0);
+  if (rv == CRPC_ESTATE && ss->cancel_in_message && ss->received)
+    return; /* cancelled: writes are refused from then on */
+  assert_int_equal(rv, 0);
+  ss->sent++;
+  /* one write in flight at a time: the next is refused until it is done */
+  if (crpc_call_write_async(ss->call, &req.base, 0) == CRPC_ESTATE)
+    ss->bad_writes++;
+}
+
+static void cb_headers(crpc_call *call, const crpc_metadata *md, void *ud) {
+  (void)call, (void)md;
+  ((stream_state *)ud)->headers++;
+}
+
+static void cb_message(crpc_call *call, const ProtobufCMessage *msg,
+                       void *ud) {
+  stream_state *ss = ud;
+  snprintf(ss->last, sizeof ss->last, "%s",
+           ((const Crpc__Itest__EchoReply *)msg)->text);
+  ss->received++;
+  if (ss->cancel_in_message)
+    crpc_call_cancel(call);
+  if (ss->free_in_message) {
+    crpc_call_free(call); /* no callback may follow */
+    ss->call = NULL;
+    ss->done = true;
+  }
+}
+
+static void cb_write_done(crpc_call *call, bool ok, void *ud) {
+  stream_state *ss = ud;
+  (void)call;
+  ss->write_dones++;
+  if (ok)
+    send_next(ss);
+}
+
+static void cb_done(crpc_call *call, const crpc_status *st, void *ud) {
+  stream_state *ss = ud;
+  assert_false(ss->done);
+  ss->done = true;
+  ss->code = st->code;
+  crpc_call_free(call); /* freeing from inside on_done */
+  ss->call = NULL;
+}
+
+static const crpc_call_callbacks stream_cbs = {
+    .on_headers = cb_headers,
+    .on_message = cb_message,
+    .on_write_done = cb_write_done,
+    .on_done = cb_done};
+
+static void run_stream(world *w, stream_state *ss, int64_t timeout_ms) {
+  crpc_call_opts o = {.timeout_ms = timeout_ms};
+  assert_int_equal(crpc_call_start_cb(&ss->call, w->ch, &m_bidi, &o,
+                                      &stream_cbs, ss),
+                   0);
+  send_next(ss);
+  int64_t end = now_ms() + WAIT_MS;
+  while (!ss->done && now_ms() < end)
+    drive(w->loop, w->d, 100);
+  assert_true(ss->done);
+}
+
+static void callback_streams(driver *d) {
+  int before = count_threads();
+  world w;
+  world_start(&w, d);
+  stream_state ss = {.to_send = 50};
+  run_stream(&w, &ss, WAIT_MS);
+  assert_int_equal(ss.code, CRPC_OK);
+  assert_int_equal(ss.received, 50);
+  assert_int_equal(ss.write_dones, 50);
+  assert_int_equal(ss.bad_writes, 50);
+  assert_int_equal(ss.headers, 1);
+  assert_string_equal(ss.last, "m49");
+  /* cancelled from inside on_message: CANCELLED, nothing after on_done */
+  stream_state cs = {.to_send = 50, .cancel_in_message = true};
+  run_stream(&w, &cs, WAIT_MS);
+  assert_int_equal(cs.code, CRPC_CANCELLED);
+  assert_int_equal(cs.received, 1);
+  /* freed from inside on_message: no more callbacks, nothing leaks */
+  stream_state fs = {.to_send = 50, .free_in_message = true};
+  run_stream(&w, &fs, WAIT_MS);
+  assert_int_equal(fs.received, 1);
+  for (int i = 0; i < 10; i++) /* whatever was queued for it is dropped */
+    drive(w.loop, d, 0);
+  assert_int_equal(fs.received, 1);
+  assert_int_equal(count_threads(), before);
+  world_stop(&w);
+}
+
+static void one_fd_callback_streams(void **state) {
+  (void)state;
+  callback_streams(NULL);
+}
+
+static void callback_callback_streams(void **state) {
+  (void)state;
+  driver d;
+  callback_streams(&d);
+}
+
+/* The callback API on crpc's own threads: a threaded server, a channel on
+ * the shared client reactor threads; callbacks run there. */
+typedef struct pooled {
+  stream_state ss;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} pooled;
+
+/* The stream's callbacks under the test's lock: main starts the first
+ * write holding it. */
+static void pooled_message(crpc_call *call, const ProtobufCMessage *msg,
+                           void *ud) {
+  pooled *p = ud;
+  pthread_mutex_lock(&p->mu);
+  cb_message(call, msg, &p->ss);
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void pooled_write_done(crpc_call *call, bool ok, void *ud) {
+  pooled *p = ud;
+  pthread_mutex_lock(&p->mu);
+  cb_write_done(call, ok, &p->ss);
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void pooled_done(crpc_call *call, const crpc_status *st, void *ud) {
+  pooled *p = ud;
+  pthread_mutex_lock(&p->mu);
+  p->ss.done = true;
+  p->ss.code = st->code;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  crpc_call_free(call);
+}
+
+static void pool_callback_stream(void **state) {
+  (void)state;
+  crpc_server *srv;
+  int port;
+  assert_int_equal(crpc_server_new(&srv, NULL), 0);
+  assert_int_equal(crpc_server_register(srv, &m_bidi, bidi_echo,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_listen(srv, "127.0.0.1:0", NULL, &port), 0);
+  assert_int_equal(crpc_server_start(srv), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+  pooled p = {.ss = {.to_send = 100}};
+  pthread_mutex_init(&p.mu, NULL);
+  pthread_cond_init(&p.cv, NULL);
+  crpc_call_callbacks cbs = {.on_message = pooled_message,
+                             .on_write_done = pooled_write_done,
+                             .on_done = pooled_done};
+  crpc_call_opts o = {.timeout_ms = WAIT_MS};
+  pthread_mutex_lock(&p.mu); /* the first write before any callback */
+  assert_int_equal(crpc_call_start_cb(&p.ss.call, ch, &m_bidi, &o, &cbs, &p),
+                   0);
+  send_next(&p.ss);
+  while (!p.ss.done)
+    pthread_cond_wait(&p.cv, &p.mu);
+  pthread_mutex_unlock(&p.mu);
+  assert_int_equal(p.ss.code, CRPC_OK);
+  assert_int_equal(p.ss.received, 100);
+  assert_int_equal(p.ss.write_dones, 100);
+  pthread_mutex_destroy(&p.mu);
+  pthread_cond_destroy(&p.cv);
+  crpc_channel_free(ch);
+  crpc_server_free(srv);
+}
+
 /* Misuse gets an error code, not undefined behaviour. */
 static void misuse(void **state) {
   (void)state;
@@ -508,6 +730,9 @@ int main(void) {
       cmocka_unit_test(callback_threaded_client),
       cmocka_unit_test(one_fd_async_handlers),
       cmocka_unit_test(callback_async_handlers),
+      cmocka_unit_test(one_fd_callback_streams),
+      cmocka_unit_test(callback_callback_streams),
+      cmocka_unit_test(pool_callback_stream),
       cmocka_unit_test(misuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
