@@ -1006,6 +1006,8 @@ void crpc_channel_free(crpc_channel *ch) {
     pthread_cond_wait(&ch->done_cv, &ch->done_mu);
   }
   pthread_mutex_unlock(&ch->done_mu);
+  if (ch->loop_idx < 0 && crpc__loop_may_drive(ch->loop))
+    crpc__loop_run_own_now(ch->loop); /* the cancelled calls' callbacks */
   if (ch->loop_idx >= 0)
     pool_release(ch->loop_idx);
   pthread_mutex_destroy(&ch->done_mu);

@@ -387,6 +387,17 @@ void crpc__loop_report_timer(crpc__loop *l) {
 
 bool crpc__loop_in_round(const crpc__loop *l) { return current_loop == l; }
 
+void crpc__loop_run_own_now(crpc__loop *l) {
+  const crpc__loop *prev = current_loop, *prev_pool = pool_of;
+  current_loop = pool_of = l;
+  while (has_own_tasks(l) || has_tasks(l)) {
+    run_tasks(l);
+    run_own_tasks(l);
+  }
+  current_loop = prev;
+  pool_of = prev_pool;
+}
+
 void crpc__loop_run_once(crpc__loop *l, int timeout_ms) {
   struct epoll_event evs[64];
   const crpc__loop *prev = current_loop;

@@ -101,6 +101,10 @@ void crpc__loop_wait(crpc__loop *loop, bool (*ready)(void *), void *arg);
  * crpc__loop_may_drive() says whether the caller may wait by running it
  * (true for crpc's own loops). */
 bool crpc__loop_is_owner(const crpc__loop *loop);
+/* The owner, outside any round: runs the async completions queued for the
+ * program's turn now (a channel's free delivers its calls' CANCELLED
+ * before it returns, as channel.h promises). */
+void crpc__loop_run_own_now(crpc__loop *loop);
 bool crpc__loop_may_drive(const crpc__loop *loop);
 /* Whether this is the loop's own thread (not a caller running it). */
 bool crpc__loop_on_own_thread(const crpc__loop *loop);

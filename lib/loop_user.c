@@ -67,11 +67,16 @@ int64_t crpc_loop_timeout_ms(crpc_loop *loop) {
   return loop ? crpc__loop_wants_ms(L(loop)) : -1;
 }
 
+/* The loop's functions belong to its thread; elsewhere they refuse. */
+static bool wrong_thread(const crpc__loop *l) {
+  return !pthread_equal(l->owner, pthread_self());
+}
+
 int crpc_loop_run_once(crpc_loop *loop, int timeout_ms) {
   crpc__loop *l = L(loop);
   if (!l)
     return CRPC_EINVAL;
-  if (l->watch || crpc__loop_in_round(l))
+  if (l->watch || crpc__loop_in_round(l) || wrong_thread(l))
     return CRPC_ESTATE;
   l->public_round = true;
   crpc__loop_run_once(l, timeout_ms);
@@ -83,7 +88,7 @@ int crpc_loop_run(crpc_loop *loop) {
   crpc__loop *l = L(loop);
   if (!l)
     return CRPC_EINVAL;
-  if (l->watch || crpc__loop_in_round(l))
+  if (l->watch || crpc__loop_in_round(l) || wrong_thread(l))
     return CRPC_ESTATE;
   pthread_mutex_lock(&l->mu);
   l->stopping = false;
@@ -104,7 +109,7 @@ void crpc_loop_stop(crpc_loop *loop) {
 }
 
 static int callback_round(crpc__loop *l, crpc__io *io, uint32_t events) {
-  if (!l->watch || crpc__loop_in_round(l))
+  if (!l->watch || crpc__loop_in_round(l) || wrong_thread(l))
     return CRPC_ESTATE;
   l->public_round = true;
   crpc__loop_callback_round(l, io, events);
@@ -116,7 +121,7 @@ int crpc_loop_fd_ready(crpc_loop *loop, int fd, unsigned events) {
   crpc__loop *l = L(loop);
   if (!l)
     return CRPC_EINVAL;
-  if (!l->watch || crpc__loop_in_round(l))
+  if (!l->watch || crpc__loop_in_round(l) || wrong_thread(l))
     return CRPC_ESTATE;
   if (fd < 0 || (size_t)fd >= l->nfdmap || !l->fdmap[fd])
     return CRPC_EINVAL;

@@ -16,8 +16,9 @@
  *   use (crpc/uv.h, crpc/event.h).
  *
  * Threads: every function here runs on the thread that drives the loop
- * (the loop's thread), except crpc_loop_wakeup(), which any thread may
- * call. Work other threads hand to the loop (a response from a worker, a
+ * (the loop's thread: the one that created it), except crpc_loop_stop()
+ * and crpc_loop_is_current(), which any thread may call; the ones that
+ * process work return CRPC_ESTATE on another thread. Work other threads hand to the loop (a response from a worker, a
  * cancel) wakes it through one eventfd, itself one of the descriptors the
  * loop watches. crpc's callbacks (the watch and timer callbacks, and the
  * callbacks of calls on servers and channels of this loop) always run on
@@ -102,8 +103,9 @@ CRPC_API int64_t crpc_loop_timeout_ms(crpc_loop *loop);
  * One-descriptor mode: processes what is ready (descriptors, timers, work
  * handed in from other threads), waiting at most |timeout_ms| for
  * something to happen (0: never blocks; -1: until something does).
- * Returns 0; CRPC_ESTATE (socket-callback mode, or called from inside one
- * of crpc's callbacks); CRPC_EINVAL (|loop| NULL). The loop's thread.
+ * Returns 0; CRPC_ESTATE (socket-callback mode, called from inside one of
+ * crpc's callbacks, or from a thread other than the loop's); CRPC_EINVAL
+ * (|loop| NULL). The loop's thread.
  */
 CRPC_API int crpc_loop_run_once(crpc_loop *loop, int timeout_ms);
 
@@ -122,7 +124,8 @@ CRPC_API void crpc_loop_stop(crpc_loop *loop);
  * |events| (CRPC_LOOP_READ, CRPC_LOOP_WRITE; errors and hang-ups count as
  * both). Processes it and whatever work it leads to. Returns 0; CRPC_EINVAL
  * (an fd crpc does not watch: ignored); CRPC_ESTATE (one-descriptor mode,
- * or from inside one of crpc's callbacks). The loop's thread.
+ * from inside one of crpc's callbacks, or from another thread). The loop's
+ * thread.
  */
 CRPC_API int crpc_loop_fd_ready(crpc_loop *loop, int fd, unsigned events);
 

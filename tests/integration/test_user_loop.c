@@ -64,6 +64,8 @@ static crpc_code echo(crpc_call *call, const ProtobufCMessage *reqm,
 
 static crpc_channel *forward_ch; /* to this process's own server */
 static int silent_answered;
+static int silent_calls; /* handler invocations (the loop's thread) */
+static int atomic_silent_calls(void) { return silent_calls; }
 
 typedef struct fwd {
   crpc_call *call;
@@ -110,6 +112,7 @@ static void silent_cancelled(crpc_call *call, void *ud) {
 static crpc_code silent(crpc_call *call, const ProtobufCMessage *reqm,
                         ProtobufCMessage *respm, void *ud) {
   (void)reqm, (void)respm, (void)ud;
+  silent_calls++;
   assert_int_equal(crpc_call_defer(call), 0);
   assert_int_equal(crpc_call_answer(call, CRPC_OK), CRPC_ESTATE);
   assert_int_equal(crpc_call_on_cancel(call, silent_cancelled, NULL), 0);
@@ -298,7 +301,7 @@ static void world_start(world *w, driver *d) {
 }
 
 static void world_stop(world *w) {
-  crpc_channel_free(w->ch); /* drives the loop until it is done */
+  crpc_channel_free(w->ch); /* drives the loop until it is done; NULL-safe */
   crpc_server_free(w->srv);
   crpc_loop_free(w->loop);
 }
@@ -697,6 +700,94 @@ static void pool_callback_stream(void **state) {
   crpc_server_free(srv);
 }
 
+/* Freeing a channel with calls in flight (callback streams and async
+ * unary calls parked in a handler that never answers): each gets
+ * CANCELLED before crpc_channel_free() returns, nothing leaks. */
+static int inflight_done;
+
+static void inflight_stream_done(crpc_call *call, const crpc_status *st,
+                                 void *ud) {
+  (void)ud;
+  assert_int_equal(st->code, CRPC_CANCELLED);
+  inflight_done++;
+  crpc_call_free(call);
+}
+
+static void inflight_unary_done(crpc_call *call, const crpc_status *st,
+                                const ProtobufCMessage *resp, void *ud) {
+  (void)call, (void)resp, (void)ud;
+  assert_int_equal(st->code, CRPC_CANCELLED);
+  inflight_done++;
+}
+
+static void free_with_calls_in_flight(driver *d) {
+  world w;
+  world_start(&w, d);
+  silent_answered = 0;
+  silent_calls = 0;
+  inflight_done = 0;
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = "wait";
+  crpc_call_callbacks cbs = {.on_done = inflight_stream_done};
+  for (int i = 0; i < 3; i++) {
+    crpc_call *c;
+    assert_int_equal(crpc_call_start_cb(&c, w.ch, &m_bidi, NULL, &cbs, NULL),
+                     0);
+    assert_int_equal(crpc_call_write_async(c, &req.base, 0), 0);
+    assert_int_equal(crpc_unary_async(w.ch, &m_silent, NULL, &req.base,
+                                      inflight_unary_done, NULL),
+                     0);
+  }
+  /* until the server holds the three silent calls */
+  int64_t end = now_ms() + WAIT_MS;
+  while (atomic_silent_calls() < 3 && now_ms() < end)
+    drive(w.loop, d, 50);
+  assert_int_equal(atomic_silent_calls(), 3);
+  crpc_channel_free(w.ch);
+  assert_int_equal(inflight_done, 6); /* before the free returned */
+  w.ch = NULL;
+  /* the server sees the resets: its cancel notices answer the calls */
+  end = now_ms() + WAIT_MS;
+  while (silent_answered < 3 && now_ms() < end)
+    drive(w.loop, d, 50);
+  assert_int_equal(silent_answered, 3);
+  world_stop(&w);
+}
+
+static void one_fd_free_in_flight(void **state) {
+  (void)state;
+  free_with_calls_in_flight(NULL);
+}
+
+static void callback_free_in_flight(void **state) {
+  (void)state;
+  driver d;
+  free_with_calls_in_flight(&d);
+}
+
+/* The loop's functions refuse other threads. */
+static void *other_thread(void *loop) {
+  static int rv[3];
+  rv[0] = crpc_loop_run_once(loop, 0);
+  rv[1] = crpc_loop_run(loop);
+  rv[2] = crpc_loop_is_current(loop);
+  return rv;
+}
+
+static void wrong_thread(void **state) {
+  (void)state;
+  crpc_loop *loop;
+  assert_int_equal(crpc_loop_new(&loop, NULL), 0);
+  pthread_t t;
+  int *rv;
+  pthread_create(&t, NULL, other_thread, loop);
+  pthread_join(t, (void **)&rv);
+  assert_int_equal(rv[0], CRPC_ESTATE);
+  assert_int_equal(rv[1], CRPC_ESTATE);
+  assert_int_equal(rv[2], 0);
+  crpc_loop_free(loop);
+}
+
 /* Misuse gets an error code, not undefined behaviour. */
 static void misuse(void **state) {
   (void)state;
@@ -733,6 +824,9 @@ int main(void) {
       cmocka_unit_test(one_fd_callback_streams),
       cmocka_unit_test(callback_callback_streams),
       cmocka_unit_test(pool_callback_stream),
+      cmocka_unit_test(one_fd_free_in_flight),
+      cmocka_unit_test(callback_free_in_flight),
+      cmocka_unit_test(wrong_thread),
       cmocka_unit_test(misuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
