@@ -219,7 +219,9 @@ CRPC_API int crpc_call_start_cb(crpc_call **out, crpc_channel *ch,
  * call was half-closed or has ended); CRPC_EINVAL (not a callback call,
  * NULL arguments); CRPC_ETOOBIG (over the send limit: the call ends
  * RESOURCE_EXHAUSTED); CRPC_ENOMEM. |flags|: as crpc_call_write2(). Any
- * thread.
+ * thread, but a call's writes must not race each other: the slot frees
+ * just before on_write_done runs, so issue the next write from there (or
+ * serialize them yourself).
  */
 CRPC_API int crpc_call_write_async(crpc_call *call, const ProtobufCMessage *msg,
                                    unsigned flags);

@@ -511,6 +511,9 @@ typedef struct stream_state {
   int to_send, sent, write_dones, bad_writes;
   int received, headers;
   bool done, free_in_message, cancel_in_message;
+  bool threaded;   /* callbacks on crpc's thread: no assert there, and no
+                      probing write (it would race the callback's) */
+  int write_errors;
   crpc_code code;
   char last[32];
 } stream_state;
@@ -527,6 +530,11 @@ static void send_next(stream_state *ss) {
   int rv = crpc_call_write_async(ss->call, &req.base, 0);
   if (rv == CRPC_ESTATE && ss->cancel_in_message && ss->received)
     return; /* cancelled: writes are refused from then on */
+  if (ss->threaded) {
+    ss->write_errors += rv != 0;
+    ss->sent++;
+    return;
+  }
   assert_int_equal(rv, 0);
   ss->sent++;
   /* one write in flight at a time: the next is refused until it is done */
@@ -677,7 +685,7 @@ static void pool_callback_stream(void **state) {
   snprintf(target, sizeof target, "127.0.0.1:%d", port);
   crpc_channel *ch;
   assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
-  pooled p = {.ss = {.to_send = 100}};
+  pooled p = {.ss = {.to_send = 100, .threaded = true}};
   pthread_mutex_init(&p.mu, NULL);
   pthread_cond_init(&p.cv, NULL);
   crpc_call_callbacks cbs = {.on_message = pooled_message,
@@ -691,6 +699,7 @@ static void pool_callback_stream(void **state) {
   while (!p.ss.done)
     pthread_cond_wait(&p.cv, &p.mu);
   pthread_mutex_unlock(&p.mu);
+  assert_int_equal(p.ss.write_errors, 0);
   assert_int_equal(p.ss.code, CRPC_OK);
   assert_int_equal(p.ss.received, 100);
   assert_int_equal(p.ss.write_dones, 100);
