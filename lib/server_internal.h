@@ -1,0 +1,123 @@
+/*
+ * server_internal.h: the server's state, shared by server.c (registration,
+ * listeners, start and shutdown), server_accept.c (connections: accept,
+ * the max_connections park, eviction, draining) and server_call.c (a
+ * call: dispatch, handlers, responses, the output-budget gate, stream
+ * events). Never installed.
+ */
+#ifndef CRPC_SERVER_INTERNAL_H
+#define CRPC_SERVER_INTERNAL_H
+
+#include "call_internal.h"
+#include "h2.h"
+#include "peer.h"
+#include "sock.h"
+#include "tls_internal.h"
+
+#define MAX_LISTENERS 16
+#define ACCEPTS_PER_ROUND 64
+/* Connections a thread holds, accepted but not started, while every slot
+ * of max_connections is taken (see park()). */
+#define PARK_MAX 32
+
+struct crpc__server_method {
+  crpc_method method;
+  crpc_handler handler;          /* or */
+  crpc_method_trampoline tramp;  /* with |handlers| */
+  const void *handlers;
+  unsigned flags;
+  void *user_data;
+  crpc_server *srv; /* for the auth hook, read by handler threads */
+  atomic_size_t resp_estimate; /* recent unary response size (the most
+                                  of the last ones, decaying) */
+};
+
+typedef struct listener {
+  int fd;
+  int port;
+  void *tls; /* crpc__tls ctx or NULL */
+} listener;
+
+typedef struct srv_thread srv_thread;
+/* An accepted connection waiting for a slot under max_connections. */
+typedef struct parked {
+  int fd;
+  int lidx;         /* its listener */
+  int64_t until_ms; /* refused then */
+} parked;
+
+typedef struct lwatch { /* one listener as watched by one thread */
+  crpc__io io;
+  srv_thread *t;
+  int idx;
+  crpc__timer pause; /* out of descriptors: accept again later */
+} lwatch;
+
+struct srv_thread {
+  crpc_server *srv;
+  crpc__loop *loop;
+  pthread_t tid;
+  lwatch lio[MAX_LISTENERS];
+  crpc__conn *conns;
+  size_t nconns;
+  bool draining;
+  bool reported;
+  crpc__timer grace_timer;
+  crpc__task shutdown_task;
+  int64_t grace_ms;
+  bool borrowed_loop;    /* the program's crpc_loop: no thread of ours */
+  parked park[PARK_MAX]; /* oldest first */
+  unsigned npark;
+  crpc__timer park_timer;
+  crpc__task admit_task; /* admit_parked(), posted when a slot frees */
+  atomic_bool admit_queued;
+  crpc__task evict_task; /* evict_for_others() */
+  atomic_bool evict_queued;
+  crpc__task drain_task; /* the server's output budget drained */
+  atomic_bool drain_queued;
+};
+
+enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
+
+struct crpc_server {
+  crpc_mem mem; /* the user's, copied: everything the server makes */
+  crpc_server_opts opts;
+  size_t max_recv;
+  listener listeners[MAX_LISTENERS];
+  int nlisteners;
+  crpc__server_method *methods;
+  size_t nmethods, capmethods;
+  void **tables; /* copies of typed handler tables */
+  size_t ntables;
+  unsigned nthreads;
+  srv_thread *threads;
+  crpc__workers *workers;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;
+  unsigned threads_drained;
+  unsigned threads_unwatched;
+  crpc_auth_hook auth_hook; /* [const after start] */
+  void *auth_ud;
+  atomic_uint nconns;       /* open connections (or slots taken), every
+                               thread */
+  atomic_uint nparked;      /* parked connections, every thread */
+  atomic_uint evict_wanted; /* idle connections other threads should
+                               close to make room for parked ones */
+  crpc__budget out;         /* output budget over every connection */
+  size_t max_conn_out;
+  int64_t stall_ms;         /* write-stall timeout; 0: off */
+};
+
+/* server.c */
+crpc__server_method *crpc__server_find_method(crpc_server *s,
+                                              const char *path, size_t len);
+/* server_accept.c [loop] */
+void crpc__server_on_accept(crpc__io *io, uint32_t events);
+void crpc__server_park_expired(crpc__timer *tm);
+void crpc__server_thread_shutdown(void *arg);
+/* server_call.c */
+void crpc__server_conn_drained(crpc__conn *conn); /* [loop] */
+void crpc__server_out_drained(crpc__budget *b);   /* any thread */
+
+#endif
