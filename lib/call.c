@@ -10,7 +10,7 @@
 #include "peer.h"
 
 int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop,
-                   const crpc_mem *mem) {
+                   const crpc_mem *mem, crpc__task_fn kick) {
   crpc_call *c = crpc__calloc(mem, 1, sizeof *c);
   if (!c)
     return CRPC_ENOMEM;
@@ -23,7 +23,7 @@ int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop,
   c->stream_id = -1;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
-  c->kick.fn = is_server ? crpc__server_kick : crpc__client_kick;
+  c->kick.fn = kick; /* the side's: call.c knows neither */
   c->kick.arg = c;
   c->max_recv = CRPC__DEFAULT_MAX_RECV;
   if (crpc__metadata_new(&c->send_md, &c->mem) ||
@@ -525,28 +525,3 @@ void crpc_call_set_user_data(crpc_call *c, void *user_data) {
 
 void *crpc_call_user_data(const crpc_call *c) { return c ? c->user_data : NULL; }
 
-static void fire_cancel_task(void *arg) {
-  crpc_call *c = arg;
-  crpc__server_fire_cancel(c);
-  crpc__call_unref(c);
-}
-
-int crpc_call_on_cancel(crpc_call *c, crpc_call_cancel_cb cb,
-                        void *user_data) {
-  if (!c || !c->is_server)
-    return CRPC_EINVAL;
-  pthread_mutex_lock(&c->mu);
-  /* a callback being replaced may be running: its data must outlive it */
-  while (c->cancel_cb_running && !crpc__loop_on_thread(c->loop))
-    pthread_cond_wait(&c->cv, &c->mu);
-  c->cancel_cb = cb;
-  c->cancel_ud = user_data;
-  bool now = cb && (c->cancelled || c->done);
-  pthread_mutex_unlock(&c->mu);
-  if (now) { /* already cancelled: soon, on the reactor, not from here */
-    crpc__call_ref(c);
-    if (crpc__loop_post(c->loop, fire_cancel_task, c) != 0)
-      crpc__call_unref(c);
-  }
-  return 0;
-}

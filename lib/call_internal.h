@@ -158,8 +158,9 @@ static inline void crpc__call_notify(crpc_call *c) {
 /* Waits for a change on the call (mu held, as pthread_cond_wait). A client
  * caller runs the channel's loop itself when nobody else does. */
 void crpc__call_wait(crpc_call *c);
+/* |kick| runs the call's pending work on its loop (the side's). */
 int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop,
-                   const crpc_mem *mem);
+                   const crpc_mem *mem, crpc__task_fn kick);
 void crpc__call_ref(crpc_call *c);
 void crpc__call_unref(crpc_call *c);
 /* Hands the call's pending work to its loop (mu not held); on a client
@@ -200,33 +201,6 @@ size_t crpc__md_to_nv(crpc_call *c, const crpc_metadata *md, nghttp2_nv *nva,
 int crpc__client_new_call(crpc_call **out, crpc_channel *ch,
                           const crpc_method *m, const crpc_call_opts *opts);
 void crpc__client_start(crpc_call *c);
-void crpc__client_kick(void *arg);
-void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
-                            const uint8_t *name, size_t namelen,
-                            const uint8_t *value, size_t valuelen);
-void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f);
-void crpc__client_on_end_stream(crpc_call *c);
-void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code);
-void crpc__client_on_data_error(crpc_call *c, int rv);
-/* The connection went away under an attached call. */
-void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg);
-
-/* ---- server.c ---- */
-void crpc__server_kick(void *arg);
-int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id);
-int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
-                           const uint8_t *value, size_t valuelen);
-void crpc__server_on_headers_done(crpc_call *c, bool end_stream);
-void crpc__server_on_end_stream(crpc_call *c);
-void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code);
-void crpc__server_on_data_error(crpc_call *c, int rv);
-/* New messages were queued: inline stream handlers run now [loop]. */
-void crpc__server_on_data(crpc_call *c);
-void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg);
-/* Runs the crpc_call_on_cancel callback if one is set [loop]. */
-void crpc__server_fire_cancel(crpc_call *c);
-/* The trailer block (grpc-status, grpc-message, details, custom). */
-size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max);
 
 /* ---- worker.c ---- */
 typedef struct crpc__workers crpc__workers;

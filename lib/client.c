@@ -16,6 +16,15 @@
 #include "sock.h"
 #include "tls_internal.h"
 
+static void crpc__client_kick(void *arg);
+static const crpc__stream_events client_streams;
+static void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f, const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen);
+static void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f);
+static void crpc__client_on_end_stream(crpc_call *c);
+static void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code);
+static void crpc__client_on_data_error(crpc_call *c, int rv);
+static void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg);
+
 #define MAX_ADDRS 8
 
 typedef enum chan_state {
@@ -269,7 +278,7 @@ static void on_deadline(crpc__timer *t) {
 
 /* ---- the kick: everything a user thread asks of the reactor ---- */
 
-void crpc__client_kick(void *arg) {
+static void crpc__client_kick(void *arg) {
   crpc_call *c = arg;
   crpc_channel *ch = c->channel;
   pthread_mutex_lock(&c->mu);
@@ -544,7 +553,8 @@ static void on_connected(crpc__io *io, uint32_t events) {
       return;
     }
   }
-  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed,
+  static const crpc__conn_hooks hooks = {.streams = &client_streams,
+                                         .on_closed = on_conn_closed,
                                          .on_freed = on_conn_freed};
   crpc__conn *conn;
   if (crpc__conn_new(&conn, ch->loop, fd, tp, false, ch, &hooks, &ch->mem) !=
@@ -640,7 +650,7 @@ static void start_connect(crpc_channel *ch) {
 
 /* ---- headers, data and close from the connection [loop] ---- */
 
-void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
+static void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
                             const uint8_t *name, size_t namelen,
                             const uint8_t *value, size_t valuelen) {
   bool trailers = f->headers.cat == NGHTTP2_HCAT_HEADERS ||
@@ -719,7 +729,7 @@ void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
   pthread_mutex_unlock(&c->mu);
 }
 
-void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
+static void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
   if (f->headers.cat != NGHTTP2_HCAT_RESPONSE)
     return;
   if (c->http_status >= 100 && c->http_status < 200)
@@ -757,7 +767,7 @@ void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
   finish(c, CRPC_OK, NULL);
 }
 
-void crpc__client_on_end_stream(crpc_call *c) {
+static void crpc__client_on_end_stream(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
   c->recv_closed = true;
   crpc__call_notify(c);
@@ -775,7 +785,7 @@ void crpc__client_on_end_stream(crpc_call *c) {
   }
 }
 
-void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
+static void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
   crpc_code code = CRPC_OK;
   char msg[128] = "";
   if (c->rx_discard)
@@ -830,7 +840,7 @@ void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
   finish(c, CRPC_OK, NULL);
 }
 
-void crpc__client_on_data_error(crpc_call *c, int rv) {
+static void crpc__client_on_data_error(crpc_call *c, int rv) {
   pthread_mutex_lock(&c->mu);
   if (rv == CRPC_ETOOBIG)
     crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
@@ -846,7 +856,7 @@ void crpc__client_on_data_error(crpc_call *c, int rv) {
   finish(c, CRPC_OK, NULL);
 }
 
-void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg) {
+static void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg) {
   finish(c, code, msg);
 }
 
@@ -1061,7 +1071,7 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
   crpc_call *c;
   if (!ch || !m || !m->path || !m->input || !m->output)
     return CRPC_EINVAL;
-  int rv = crpc__call_new(&c, false, ch->loop, &ch->mem);
+  int rv = crpc__call_new(&c, false, ch->loop, &ch->mem, crpc__client_kick);
   if (rv != 0)
     return rv;
   c->channel = ch;
@@ -1315,3 +1325,27 @@ void crpc_call_free(crpc_call *c) {
   crpc_call_cancel(c);
   crpc__call_unref(c);
 }
+
+/* ---- what the transport reports (conn.h) ---- */
+
+static int cli_header(crpc_call *c, const nghttp2_frame *f,
+                      const uint8_t *name, size_t namelen,
+                      const uint8_t *value, size_t valuelen) {
+  crpc__client_on_header(c, f, name, namelen, value, valuelen);
+  return 0;
+}
+
+static void cli_headers_done(crpc_call *c, const nghttp2_frame *f,
+                             bool end_stream) {
+  CRPC__UNUSED(end_stream);
+  crpc__client_on_headers_done(c, f);
+}
+
+static const crpc__stream_events client_streams = {
+    .header = cli_header,
+    .headers_done = cli_headers_done,
+    .end_stream = crpc__client_on_end_stream,
+    .data_error = crpc__client_on_data_error,
+    .stream_close = crpc__client_on_stream_close,
+    .fail = crpc__client_fail,
+};

@@ -192,10 +192,7 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
   while (c->calls) {
     crpc_call *call = c->calls;
     crpc__call_ref(call);
-    if (c->is_server)
-      crpc__server_fail(call, code, msg);
-    else
-      crpc__client_fail(call, code, msg);
+    c->hooks.streams->fail(call, code, msg);
     crpc__conn_detach(c, call); /* no-op if the fail already detached */
     crpc__call_unref(call);
   }
@@ -600,9 +597,9 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
                             void *ud) {
   crpc__conn *c = ud;
   CRPC__UNUSED(s);
-  if (c->is_server && f->hd.type == NGHTTP2_HEADERS &&
+  if (c->hooks.streams->begin && f->hd.type == NGHTTP2_HEADERS &&
       f->headers.cat == NGHTTP2_HCAT_REQUEST)
-    return crpc__server_on_begin_headers(c, f->hd.stream_id);
+    return c->hooks.streams->begin(c, f->hd.stream_id);
   return 0;
 }
 
@@ -617,10 +614,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   crpc_call *call = stream_call(c, f->hd.stream_id);
   if (!call)
     return 0;
-  if (c->is_server)
-    return crpc__server_on_header(call, name, namelen, value, valuelen);
-  crpc__client_on_header(call, f, name, namelen, value, valuelen);
-  return 0;
+  return c->hooks.streams->header(call, f, name, namelen, value, valuelen);
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
@@ -657,18 +651,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
     return 0;
   bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   crpc__call_ref(call);
-  if (f->hd.type == NGHTTP2_HEADERS) {
-    if (c->is_server)
-      crpc__server_on_headers_done(call, end);
-    else
-      crpc__client_on_headers_done(call, f);
-  }
-  if (end && call->conn == c) {
-    if (c->is_server)
-      crpc__server_on_end_stream(call);
-    else
-      crpc__client_on_end_stream(call);
-  }
+  if (f->hd.type == NGHTTP2_HEADERS)
+    c->hooks.streams->headers_done(call, f, end);
+  if (end && call->conn == c)
+    c->hooks.streams->end_stream(call);
   crpc__call_unref(call);
   return 0;
 }
@@ -690,19 +676,16 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
   }
   int rv = crpc__deframer_feed(&call->deframer, data, len,
                                crpc__call_on_message, call);
-  if (rv == 0 && call->inline_stream) {
+  if (rv == 0 && c->hooks.streams->data) {
     crpc__call_ref(call);
-    crpc__server_on_data(call); /* NONBLOCKING streaming handlers */
+    c->hooks.streams->data(call); /* e.g. per-message handlers */
     crpc__call_unref(call);
   }
   if (rv == 0)
     crpc__call_consume(call, 0); /* credits at once if the reader is idle */
   if (rv != 0) {
     crpc__call_ref(call);
-    if (c->is_server)
-      crpc__server_on_data_error(call, rv);
-    else
-      crpc__client_on_data_error(call, rv);
+    c->hooks.streams->data_error(call, rv);
     crpc__call_unref(call);
   }
   return 0;
@@ -717,10 +700,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id,
     return 0;
   crpc__call_ref(call);
   crpc__call_release_window(call);
-  if (c->is_server)
-    crpc__server_on_stream_close(call, error_code);
-  else
-    crpc__client_on_stream_close(call, error_code);
+  c->hooks.streams->stream_close(call, error_code);
   crpc__conn_detach(c, call);
   crpc__call_unref(call);
   return 0;
@@ -813,11 +793,11 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
   pthread_mutex_unlock(&c->mu);
   if (eof) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (c->is_server) {
+    if (c->conn->hooks.streams->trailers) {
       /* trailers carry the status */
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       nghttp2_nv nva[64];
-      size_t nnv = crpc__server_trailers(c, nva, 64);
+      size_t nnv = c->conn->hooks.streams->trailers(c, nva, 64);
       if (nghttp2_submit_trailer(c->conn->session, c->stream_id, nva, nnv) !=
           0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

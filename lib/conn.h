@@ -18,7 +18,35 @@
 typedef struct crpc__conn crpc__conn;
 typedef struct crpc_call crpc_call;
 
+/*
+ * What the transport reports about a connection's streams, to the role
+ * (client or server) that made the connection: conn.c calls these and
+ * knows nothing else of either side [loop].
+ */
+typedef struct crpc__stream_events {
+  /* A stream the peer opened (servers; NULL for clients): make its call.
+   * 0 or an NGHTTP2_ERR_* (the stream is reset). */
+  int (*begin)(crpc__conn *c, int32_t stream_id);
+  /* One header of a HEADERS block; 0 or an NGHTTP2_ERR_*. */
+  int (*header)(crpc_call *call, const nghttp2_frame *f, const uint8_t *name,
+                size_t namelen, const uint8_t *value, size_t valuelen);
+  void (*headers_done)(crpc_call *call, const nghttp2_frame *f,
+                       bool end_stream);
+  void (*end_stream)(crpc_call *call);
+  /* Messages were queued on the call (optional). */
+  void (*data)(crpc_call *call);
+  /* The stream's framing is bad (a crpc__deframer_feed error). */
+  void (*data_error)(crpc_call *call, int rv);
+  void (*stream_close)(crpc_call *call, uint32_t error_code);
+  /* The connection went away under the call. */
+  void (*fail)(crpc_call *call, crpc_code code, const char *msg);
+  /* The trailer block sent after the last DATA (servers; NULL for
+   * clients, whose last DATA carries END_STREAM). */
+  size_t (*trailers)(crpc_call *call, nghttp2_nv *nva, size_t max);
+} crpc__stream_events;
+
 typedef struct crpc__conn_hooks {
+  const crpc__stream_events *streams;
   /* Called once when the connection is gone (after every attached call was
    * detached); the owner forgets it. The conn is freed right after. */
   void (*on_closed)(crpc__conn *c);

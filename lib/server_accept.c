@@ -94,7 +94,8 @@ static bool take_slot(crpc_server *s) {
 static void start_conn(srv_thread *t, int fd, int lidx) {
   crpc_server *s = t->srv;
   listener *l = &s->listeners[lidx];
-  static const crpc__conn_hooks hooks = {.on_closed = on_conn_closed,
+  static const crpc__conn_hooks hooks = {.streams = &crpc__server_streams,
+                                         .on_closed = on_conn_closed,
                                          .on_drained = crpc__server_conn_drained};
   crpc__transport *tp = NULL;
   if (l->tls) {

@@ -15,6 +15,18 @@
 
 #include "server_internal.h"
 
+static void crpc__server_kick(void *arg);
+static int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id);
+static int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen);
+static void crpc__server_on_headers_done(crpc_call *c, bool end_stream);
+static void crpc__server_on_end_stream(crpc_call *c);
+static void crpc__server_on_data_error(crpc_call *c, int rv);
+static void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code);
+static void crpc__server_on_data(crpc_call *c);
+static void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg);
+static void crpc__server_fire_cancel(crpc_call *c);
+static size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max);
+
 /* ---- responses [loop] ---- */
 
 #define NV_LIT(k, v)                                                           \
@@ -59,7 +71,7 @@ static size_t status_nv(crpc_call *c, nghttp2_nv *nva) {
   return n;
 }
 
-size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max) {
+static size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max) {
   pthread_mutex_lock(&c->mu);
   size_t n = status_nv(c, nva);
   n += crpc__md_to_nv(c, c->trailers, nva + n, max - n);
@@ -523,7 +535,7 @@ int crpc_call_answer(crpc_call *c, crpc_code code) {
 
 /* NONBLOCKING client/bidi streaming: one invocation per message, on the
  * reactor, then a closing one with req NULL. */
-void crpc__server_on_data(crpc_call *c) {
+static void crpc__server_on_data(crpc_call *c) {
   crpc__msgbuf *m;
   crpc_status st = {0};
   for (;;) {
@@ -586,7 +598,7 @@ static void dispatch(crpc_call *c) {
 
 /* ---- the kick [loop] ---- */
 
-void crpc__server_kick(void *arg) {
+static void crpc__server_kick(void *arg) {
   crpc_call *c = arg;
   pthread_mutex_lock(&c->mu);
   c->kick_queued = false;
@@ -641,10 +653,10 @@ static void on_deadline(crpc__timer *t) {
   crpc__call_unref(c);
 }
 
-int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
+static int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
   crpc_server *s = conn->server;
   crpc_call *c;
-  if (crpc__call_new(&c, true, conn->loop, conn->mem) != 0)
+  if (crpc__call_new(&c, true, conn->loop, conn->mem, crpc__server_kick) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   c->stream_id = stream_id;
   c->max_recv = s->max_recv;
@@ -664,7 +676,7 @@ static bool name_is(const uint8_t *name, size_t len, const char *lit) {
   return strlen(lit) == len && memcmp(name, lit, len) == 0;
 }
 
-int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
+static int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
                            const uint8_t *value, size_t valuelen) {
   crpc_server *s = c->conn->server;
   c->header_bytes += namelen + valuelen + 32;
@@ -709,7 +721,7 @@ int crpc__server_on_header(crpc_call *c, const uint8_t *name, size_t namelen,
   return 0;
 }
 
-void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
+static void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
   crpc_server *s = c->conn->server;
   if (c->trailers_phase || c->dispatched)
     return;
@@ -776,7 +788,7 @@ void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
   }
 }
 
-void crpc__server_on_end_stream(crpc_call *c) {
+static void crpc__server_on_end_stream(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
   bool partial = crpc__deframer_partial(&c->deframer);
   c->recv_closed = true;
@@ -798,7 +810,7 @@ void crpc__server_on_end_stream(crpc_call *c) {
   }
 }
 
-void crpc__server_on_data_error(crpc_call *c, int rv) {
+static void crpc__server_on_data_error(crpc_call *c, int rv) {
   crpc__deframer_reset(&c->deframer);
   if (rv == CRPC_ETOOBIG)
     abort_call(c, CRPC_RESOURCE_EXHAUSTED,
@@ -813,7 +825,7 @@ void crpc__server_on_data_error(crpc_call *c, int rv) {
   crpc__call_release_window(c);
 }
 
-void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
+static void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
   unpend(c);
   if (c->unary_counted && c->conn) {
     c->unary_counted = false;
@@ -832,7 +844,7 @@ void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
     inline_stream_close(c, cancelled); /* the handler frees its state */
 }
 
-void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
+static void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   CRPC__UNUSED(code);
   CRPC__UNUSED(msg);
   unpend(c);
@@ -846,7 +858,7 @@ void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
     inline_stream_close(c, true);
 }
 
-void crpc__server_fire_cancel(crpc_call *c) {
+static void crpc__server_fire_cancel(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
   crpc_call_cancel_cb cb = c->handler_returned ? NULL : c->cancel_cb;
   void *ud = c->cancel_ud;
@@ -861,3 +873,63 @@ void crpc__server_fire_cancel(crpc_call *c) {
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
 }
+
+/* ---- crpc_call_on_cancel ---- */
+
+static void fire_cancel_task(void *arg) {
+  crpc_call *c = arg;
+  crpc__server_fire_cancel(c);
+  crpc__call_unref(c);
+}
+
+int crpc_call_on_cancel(crpc_call *c, crpc_call_cancel_cb cb,
+                        void *user_data) {
+  if (!c || !c->is_server)
+    return CRPC_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  /* a callback being replaced may be running: its data must outlive it */
+  while (c->cancel_cb_running && !crpc__loop_on_thread(c->loop))
+    pthread_cond_wait(&c->cv, &c->mu);
+  c->cancel_cb = cb;
+  c->cancel_ud = user_data;
+  bool now = cb && (c->cancelled || c->done);
+  pthread_mutex_unlock(&c->mu);
+  if (now) { /* already cancelled: soon, on the reactor, not from here */
+    crpc__call_ref(c);
+    if (crpc__loop_post(c->loop, fire_cancel_task, c) != 0)
+      crpc__call_unref(c);
+  }
+  return 0;
+}
+
+/* ---- what the transport reports (conn.h) ---- */
+
+static int srv_header(crpc_call *c, const nghttp2_frame *f,
+                      const uint8_t *name, size_t namelen,
+                      const uint8_t *value, size_t valuelen) {
+  CRPC__UNUSED(f);
+  return crpc__server_on_header(c, name, namelen, value, valuelen);
+}
+
+static void srv_headers_done(crpc_call *c, const nghttp2_frame *f,
+                             bool end_stream) {
+  CRPC__UNUSED(f);
+  crpc__server_on_headers_done(c, end_stream);
+}
+
+static void srv_data(crpc_call *c) {
+  if (c->inline_stream) /* NONBLOCKING streaming: a call per message */
+    crpc__server_on_data(c);
+}
+
+const crpc__stream_events crpc__server_streams = {
+    .begin = crpc__server_on_begin_headers,
+    .header = srv_header,
+    .headers_done = srv_headers_done,
+    .end_stream = crpc__server_on_end_stream,
+    .data = srv_data,
+    .data_error = crpc__server_on_data_error,
+    .stream_close = crpc__server_on_stream_close,
+    .fail = crpc__server_fail,
+    .trailers = crpc__server_trailers,
+};

@@ -117,6 +117,8 @@ void crpc__server_on_accept(crpc__io *io, uint32_t events);
 void crpc__server_park_expired(crpc__timer *tm);
 void crpc__server_thread_shutdown(void *arg);
 /* server_call.c */
+/* What the transport reports about a server's streams (conn.h). */
+extern const crpc__stream_events crpc__server_streams;
 void crpc__server_conn_drained(crpc__conn *conn); /* [loop] */
 void crpc__server_out_drained(crpc__budget *b);   /* any thread */
 
