@@ -33,6 +33,8 @@ static void deliver_async(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
   crpc__status_move(&st, &c->status);
   m = crpc__msgq_pop(&c->recvq);
+  if (m) /* the callback may ask crpc_call_last_read_compressed() */
+    c->last_read_compressed = m->compressed;
   pthread_mutex_unlock(&c->mu);
   /* the response is only lent to the callback: crpc frees it, with the
    * channel's msg_allocator if it has one, else with the channel's mem */

@@ -43,6 +43,7 @@ static void cb_run(void *arg) {
       crpc__msgq_clear(&c->recvq, &c->mem);
     crpc__msgbuf *m = crpc__msgq_pop(&c->recvq);
     if (m) {
+      c->last_read_compressed = m->compressed; /* for on_message to ask */
       c->to_consume += m->len + 5;
       if (c->uncredited &&
           (c->to_consume >= CRPC__CONSUME_BATCH || !c->recvq.head))

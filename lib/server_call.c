@@ -475,6 +475,7 @@ static void run_inline(crpc_call *c) {
     crpc__free(&c->mem, m);
     return;
   }
+  c->last_read_compressed = m->compressed; /* the handler may ask */
   crpc_code code = crpc__unframe_message(&c->mem, c->method->input, &c->pbc,
                                          m, c->recv_enc, c->max_recv, &req,
                                          &st);
@@ -546,6 +547,7 @@ static void crpc__server_on_data(crpc_call *c) {
     if (!m)
       return;
     ProtobufCMessage *req = NULL;
+    c->last_read_compressed = m->compressed; /* the handler may ask */
     crpc_code code = crpc__unframe_message(&c->mem, c->method->input,
                                            &c->pbc, m, c->recv_enc,
                                            c->max_recv, &req, &st);

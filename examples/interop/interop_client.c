@@ -6,7 +6,12 @@
  *   crpc-interop-client --server_host=127.0.0.1 --server_port=50051 \
  *       --test_case=large_unary [--use_tls --use_test_ca --ca_file=ca.pem \
  *       --server_host_override=foo.test.google.fr] \
- *       [--default_compression=gzip]
+ *       [--default_compression=gzip] [--async]
+ *
+ * --async runs the case through the callback API (crpc_call_start_cb,
+ * crpc_call_write_async, the generated __call_async) on a crpc_loop this
+ * program drives itself (interop_client_async.c); the default is the
+ * blocking API. Both modes check the same things.
  *
  * Exits 0 when the case passed; 1, with what went wrong on stderr, when it
  * failed; 2 on a usage error or a case it does not run (cacheable_unary
@@ -21,41 +26,17 @@
 
 #include <crpc/crpc.h>
 
-#include "flags.h"
-#include "grpc/testing/test.crpc.h"
+#include "interop_client.h"
 
-#define ECHO_INITIAL "x-grpc-test-echo-initial"
-#define ECHO_TRAILING "x-grpc-test-echo-trailing-bin"
-#define ECHO_INITIAL_VALUE "test_initial_metadata_value"
 static const uint8_t echo_trailing_value[] = {0xab, 0xab, 0xab};
 
 #define UNARY_CALL_PATH "/grpc.testing.TestService/UnaryCall"
-
-typedef Grpc__Testing__Empty Empty;
-typedef Grpc__Testing__Payload Payload;
-typedef Grpc__Testing__SimpleRequest SimpleRequest;
-typedef Grpc__Testing__SimpleResponse SimpleResponse;
-typedef Grpc__Testing__StreamingOutputCallRequest StreamingOutputCallRequest;
-typedef Grpc__Testing__StreamingOutputCallResponse StreamingOutputCallResponse;
-typedef Grpc__Testing__StreamingInputCallRequest StreamingInputCallRequest;
-typedef Grpc__Testing__StreamingInputCallResponse StreamingInputCallResponse;
-typedef Grpc__Testing__ResponseParameters ResponseParameters;
-
-/* What every case gets: the channel and the command line. */
-typedef struct env {
-  const char *target;
-  crpc_channel_opts chopts;
-  crpc_tls_opts tls;
-  crpc_channel *ch;
-  const interop_flag *flags;
-} env;
 
 /* ---- failing with a message ---- */
 
 static char failure[1024];
 
-static bool fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool fail(const char *fmt, ...) {
+bool fail(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(failure, sizeof(failure), fmt, ap);
@@ -63,8 +44,8 @@ static bool fail(const char *fmt, ...) {
   return false;
 }
 
-static bool expect_code(crpc_code got, const crpc_status *st, crpc_code want,
-                        const char *what) {
+bool expect_code(crpc_code got, const crpc_status *st, crpc_code want,
+                 const char *what) {
   if (got == want)
     return true;
   return fail("%s: status %s (%s), want %s", what, crpc_code_name(got),
@@ -74,14 +55,14 @@ static bool expect_code(crpc_code got, const crpc_status *st, crpc_code want,
 /* ---- messages ---- */
 
 /* A payload of |n| zero bytes; free the body with free(). */
-static bool zeros(Payload *p, size_t n) {
+bool zeros(Payload *p, size_t n) {
   grpc__testing__payload__init(p);
   p->body.len = n;
   p->body.data = calloc(1, n + 1);
   return p->body.data != NULL || fail("out of memory");
 }
 
-static bool check_payload(const Payload *p, size_t size, const char *what) {
+bool check_payload(const Payload *p, size_t size, const char *what) {
   size_t len = p ? p->body.len : 0;
   if (len != size)
     return fail("%s: payload of %zu bytes, want %zu", what, len, size);
@@ -92,17 +73,16 @@ static bool check_payload(const Payload *p, size_t size, const char *what) {
 }
 
 /* large_unary's request: 271828 bytes out, 314159 back. */
-static bool large_request(SimpleRequest *req, Payload *payload) {
+bool large_request(SimpleRequest *req, Payload *payload) {
   grpc__testing__simple_request__init(req);
   req->response_size = 314159;
   req->payload = payload;
   return zeros(payload, 271828);
 }
 
-static bool stream_request(StreamingOutputCallRequest *req,
-                           ResponseParameters *rp, ResponseParameters **rpp,
-                           Payload *payload, int32_t resp_size,
-                           size_t req_size) {
+bool stream_request(StreamingOutputCallRequest *req, ResponseParameters *rp,
+                    ResponseParameters **rpp, Payload *payload,
+                    int32_t resp_size, size_t req_size) {
   grpc__testing__streaming_output_call_request__init(req);
   grpc__testing__response_parameters__init(rp);
   rp->size = resp_size;
@@ -115,7 +95,7 @@ static bool stream_request(StreamingOutputCallRequest *req,
 
 /* ---- compression flag of received messages ---- */
 
-static bool check_compressed(crpc_call *call, bool want, const char *what) {
+bool check_compressed(crpc_call *call, bool want, const char *what) {
   bool got = crpc_call_last_read_compressed(call);
   if (got != want)
     return fail("%s: the response %s the compressed flag", what,
@@ -462,20 +442,30 @@ static bool empty_stream(env *e) {
   return ok;
 }
 
-static bool check_echoed(const crpc_metadata *initial,
-                         const crpc_metadata *trailing, const char *what) {
+bool check_echoed_initial(const crpc_metadata *initial, const char *what) {
   size_t len;
   const uint8_t *v = crpc_metadata_get(initial, ECHO_INITIAL, &len);
   if (v == NULL || len != strlen(ECHO_INITIAL_VALUE) ||
       memcmp(v, ECHO_INITIAL_VALUE, len) != 0)
     return fail("%s: %s not echoed in the initial metadata", what,
                 ECHO_INITIAL);
-  v = crpc_metadata_get(trailing, ECHO_TRAILING, &len);
+  return true;
+}
+
+bool check_echoed_trailing(const crpc_metadata *trailing, const char *what) {
+  size_t len;
+  const uint8_t *v = crpc_metadata_get(trailing, ECHO_TRAILING, &len);
   if (v == NULL || len != sizeof(echo_trailing_value) ||
       memcmp(v, echo_trailing_value, len) != 0)
     return fail("%s: %s not echoed in the trailing metadata", what,
                 ECHO_TRAILING);
   return true;
+}
+
+static bool check_echoed(const crpc_metadata *initial,
+                         const crpc_metadata *trailing, const char *what) {
+  return check_echoed_initial(initial, what) &&
+         check_echoed_trailing(trailing, what);
 }
 
 static bool custom_metadata(env *e) {
@@ -527,8 +517,8 @@ done:
   return ok;
 }
 
-static bool check_status(crpc_code code, const crpc_status *st,
-                         const char *message, const char *what) {
+bool check_status(crpc_code code, const crpc_status *st, const char *message,
+                  const char *what) {
   if (!expect_code(code, st, CRPC_UNKNOWN, what))
     return false;
   const char *got = st->message ? st->message : "";
@@ -667,7 +657,7 @@ static bool timeout_on_sleeping_server(env *e) {
   return ok;
 }
 
-static int64_t now_ms(void) {
+int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -741,10 +731,7 @@ static bool soak(env *e, bool new_channel) {
 static bool rpc_soak(env *e) { return soak(e, false); }
 static bool channel_soak(env *e) { return soak(e, true); }
 
-static const struct {
-  const char *name;
-  bool (*run)(env *);
-} cases[] = {
+static const interop_case cases[] = {
     {"empty_unary", empty_unary},
     {"large_unary", large_unary},
     {"client_compressed_unary", client_compressed_unary},
@@ -765,6 +752,7 @@ static const struct {
     {"timeout_on_sleeping_server", timeout_on_sleeping_server},
     {"rpc_soak", rpc_soak},
     {"channel_soak", channel_soak},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv) {
@@ -784,15 +772,19 @@ int main(int argc, char **argv) {
        "soak: slower calls count as failed"},
       {"soak_overall_timeout_seconds", "60", "soak: time for all calls"},
       {"soak_min_time_ms_between_rpcs", "0", "soak: pace the calls"},
+      {"async", "false",
+       "run the case through the callback API on a loop of our own"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-client", argc, argv))
     return 2;
 
   const char *name = interop_flag_str(flags, "test_case");
+  bool async = interop_flag_bool(flags, "async");
+  const interop_case *table = async ? interop_async_cases : cases;
   bool (*run)(env *) = NULL;
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-    if (strcmp(cases[i].name, name) == 0)
-      run = cases[i].run;
+  for (const interop_case *c = table; c->name != NULL; c++)
+    if (strcmp(c->name, name) == 0)
+      run = c->run;
   if (run == NULL) {
     if (strcmp(name, "cacheable_unary") == 0)
       fprintf(stderr, "cacheable_unary is not run: it needs a caching proxy "
@@ -834,13 +826,23 @@ int main(int argc, char **argv) {
   const char *enc = interop_flag_str(flags, "default_compression");
   if (*enc)
     e.chopts.compression = enc;
-  int rv = crpc_channel_new(&e.ch, target, &e.chopts);
+  /* --async: the channel lives on a loop of ours (one-descriptor mode),
+   * which the cases drive from this thread: crpc starts no thread. */
+  int rv = async ? crpc_loop_new(&e.loop, NULL) : 0;
+  if (rv != 0) {
+    fprintf(stderr, "crpc_loop_new: %s\n", crpc_strerror(rv));
+    return 1;
+  }
+  e.chopts.loop = e.loop;
+  rv = crpc_channel_new(&e.ch, target, &e.chopts);
   if (rv != 0) {
     fprintf(stderr, "crpc_channel_new(%s): %s\n", target, crpc_strerror(rv));
+    crpc_loop_free(e.loop);
     return rv == CRPC_EENCODING ? 2 : 1; /* a --default_compression typo */
   }
   bool ok = run(&e);
   crpc_channel_free(e.ch);
+  crpc_loop_free(e.loop);
   if (!ok) {
     fprintf(stderr, "%s FAILED: %s\n", name, failure);
     return 1;

@@ -9,6 +9,11 @@
  * Every TestService method is served, UnimplementedCall excepted (it must
  * answer UNIMPLEMENTED). Runs until SIGTERM or SIGINT, then shuts down
  * gracefully and exits 0.
+ *
+ * --async serves every method with NONBLOCKING (async) handlers on a
+ * crpc_loop the main thread drives: no crpc thread at all
+ * (interop_server_async.c). The default is crpc's reactor threads and
+ * blocking handlers on its workers.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,35 +22,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <crpc/crpc.h>
 
 #include "flags.h"
-#include "grpc/testing/test.crpc.h"
-
-#define ECHO_INITIAL "x-grpc-test-echo-initial"
-#define ECHO_TRAILING "x-grpc-test-echo-trailing-bin"
+#include "interop_server.h"
 
 /* Larger payloads than this are refused (a test asks for 314159 bytes). */
 #define MAX_PAYLOAD (16 * 1024 * 1024)
 
-typedef Grpc__Testing__SimpleRequest SimpleRequest;
-typedef Grpc__Testing__SimpleResponse SimpleResponse;
-typedef Grpc__Testing__StreamingOutputCallRequest StreamingOutputCallRequest;
-typedef Grpc__Testing__StreamingOutputCallResponse StreamingOutputCallResponse;
-typedef Grpc__Testing__StreamingInputCallRequest StreamingInputCallRequest;
-typedef Grpc__Testing__StreamingInputCallResponse StreamingInputCallResponse;
-typedef Grpc__Testing__ResponseParameters ResponseParameters;
-
-static void log_rv(const char *what, int rv) {
+void log_rv(const char *what, int rv) {
   if (rv != 0)
     fprintf(stderr, "interop server: %s: %s\n", what, crpc_strerror(rv));
 }
 
 /* Echo Metadata: the two test keys come back, the first in the response
  * headers, the second in the trailers. */
-static void echo_metadata(crpc_call *call) {
+void echo_metadata(crpc_call *call) {
   const crpc_metadata *md = crpc_call_request_metadata(call);
   size_t len;
   const uint8_t *v = crpc_metadata_get(md, ECHO_INITIAL, &len);
@@ -59,8 +55,8 @@ static void echo_metadata(crpc_call *call) {
 }
 
 /* Echo Status: a non-zero response_status ends the call with it. */
-static bool echo_status(crpc_call *call, const Grpc__Testing__EchoStatus *es,
-                        crpc_code *code) {
+bool echo_status(crpc_call *call, const Grpc__Testing__EchoStatus *es,
+                 crpc_code *code) {
   if (es == NULL || es->code == 0)
     return false;
   crpc_call_set_status_message(call, es->message);
@@ -80,8 +76,8 @@ static bool echo_status(crpc_call *call, const Grpc__Testing__EchoStatus *es,
  * a compressed request whose field is absent or false; we follow the
  * description instead.
  */
-static crpc_code check_compression(crpc_call *call,
-                                   const Grpc__Testing__BoolValue *expect) {
+crpc_code check_compression(crpc_call *call,
+                            const Grpc__Testing__BoolValue *expect) {
   if (expect == NULL || !expect->value)
     return CRPC_OK;
   if (!crpc_call_last_read_compressed(call)) {
@@ -93,7 +89,7 @@ static crpc_code check_compression(crpc_call *call,
 
 /* CompressedResponse: the encoding of the call's responses. Only before the
  * first message (the encoding goes out in the response headers). */
-static crpc_code set_response_compression(crpc_call *call, bool compress) {
+crpc_code set_response_compression(crpc_call *call, bool compress) {
   int rv = crpc_call_set_compression(call, compress ? "gzip" : "identity");
   if (rv != 0) {
     crpc_call_set_status_message(call, crpc_strerror(rv));
@@ -102,21 +98,21 @@ static crpc_code set_response_compression(crpc_call *call, bool compress) {
   return CRPC_OK;
 }
 
-static bool payload_size_ok(crpc_call *call, int32_t size) {
+bool payload_size_ok(crpc_call *call, int32_t size) {
   if (size >= 0 && size <= MAX_PAYLOAD)
     return true;
   crpc_call_set_status_message(call, "payload size out of range");
   return false;
 }
 
-static crpc_code empty_call(crpc_call *call, const Grpc__Testing__Empty *req,
-                            Grpc__Testing__Empty *resp, void *user_data) {
+crpc_code empty_call(crpc_call *call, const Grpc__Testing__Empty *req,
+                     Grpc__Testing__Empty *resp, void *user_data) {
   echo_metadata(call);
   return CRPC_OK;
 }
 
-static crpc_code unary_call(crpc_call *call, const SimpleRequest *req,
-                            SimpleResponse *resp, void *user_data) {
+crpc_code unary_call(crpc_call *call, const SimpleRequest *req,
+                     SimpleResponse *resp, void *user_data) {
   crpc_code code;
   echo_metadata(call);
   if (echo_status(call, req->response_status, &code))
@@ -150,8 +146,8 @@ static crpc_code unary_call(crpc_call *call, const SimpleRequest *req,
 
 /* CacheableUnaryCall: a payload that differs on every call, and headers
  * that let a caching proxy keep the response. */
-static crpc_code cacheable_unary_call(crpc_call *call, const SimpleRequest *req,
-                                      SimpleResponse *resp, void *user_data) {
+crpc_code cacheable_unary_call(crpc_call *call, const SimpleRequest *req,
+                               SimpleResponse *resp, void *user_data) {
   static const char cache_control[] = "max-age=60, public";
   log_rv("cache-control",
          crpc_call_add_initial_metadata(call, "cache-control", cache_control,
@@ -311,6 +307,8 @@ int main(int argc, char **argv) {
       {"use_tls", "false", "serve TLS"},
       {"tls_cert_file", "", "PEM certificate chain (with --use_tls)"},
       {"tls_key_file", "", "PEM private key (with --use_tls)"},
+      {"async", "false",
+       "async handlers on a loop the main thread drives (no crpc thread)"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -338,8 +336,18 @@ int main(int argc, char **argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
+  /* --async: the stop signals come through a signalfd in the loop's
+   * epoll set instead of sigwait(). */
+  bool async = interop_flag_bool(flags, "async");
+  int sigfd = async ? signalfd(-1, &stop, SFD_CLOEXEC) : -1;
+  crpc_loop *loop = NULL;
+  int rv = async && sigfd < 0 ? CRPC_ESYS : 0;
+  if (rv == 0 && async)
+    rv = crpc_loop_new(&loop, NULL); /* this thread drives it */
+  crpc_server_opts so = {.loop = loop};
   crpc_server *server = NULL;
-  int rv = crpc_server_new(&server, NULL);
+  if (rv == 0)
+    rv = crpc_server_new(&server, &so);
   if (rv != 0) {
     fprintf(stderr, "crpc_server_new: %s\n", crpc_strerror(rv));
     return 1;
@@ -354,6 +362,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot listen on %s%s: %s\n", addr,
             use_tls ? " with TLS" : "", crpc_strerror(rv));
     crpc_server_free(server);
+    crpc_loop_free(loop);
     return 1;
   }
   Grpc__Testing__TestService_CrpcHandlers handlers = {
@@ -366,20 +375,31 @@ int main(int argc, char **argv) {
       .half_duplex_call = half_duplex_call,
       .unimplemented_call = NULL, /* UNIMPLEMENTED, as the test wants */
   };
-  rv = grpc__testing__test_service__crpc_register(server, &handlers, NULL);
+  rv = async ? interop_register_async(server)
+             : grpc__testing__test_service__crpc_register(server, &handlers,
+                                                          NULL);
   if (rv == 0)
     rv = crpc_server_start(server);
   if (rv != 0) {
     fprintf(stderr, "cannot start the server: %s\n", crpc_strerror(rv));
     crpc_server_free(server);
+    crpc_loop_free(loop);
     return 1;
   }
   printf("%d\n", bound);
   fflush(stdout);
 
-  int sig = 0;
-  sigwait(&stop, &sig);
-  crpc_server_shutdown(server, 1000);
+  int status = 0;
+  if (async) {
+    status = interop_run_async(loop, server, sigfd); /* shuts down too */
+  } else {
+    int sig = 0;
+    sigwait(&stop, &sig);
+    crpc_server_shutdown(server, 1000);
+  }
   crpc_server_free(server);
-  return 0;
+  crpc_loop_free(loop);
+  if (sigfd >= 0)
+    close(sigfd);
+  return status;
 }

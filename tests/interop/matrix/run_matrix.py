@@ -15,9 +15,11 @@ A pair is CLIENT:SERVER with CLIENT and SERVER one of crpc, cpp, python.
 CLIENT may also be crpc-gzip or python-gzip: that client with
 --default_compression=gzip, a channel that compresses every request (as
 grpc-go and grpc-js clients can be set up to), which the server must accept
-wherever the request does not say otherwise (expect_compressed). Without
---pair: the issue's five pairs (crpc client x every server, C++ and Python
-clients x crpc server).
+wherever the request does not say otherwise (expect_compressed). crpc-async
+(client or server) is crpc with --async: the client's cases through the
+callback API on a loop it drives, the server's methods with async handlers
+on a loop its main thread drives. Without --pair: the issue's five pairs
+(crpc client x every server, C++ and Python clients x crpc server).
 
 With --tls-ca, --tls-cert and --tls-key every pair runs over TLS: servers
 get --use_tls --tls_cert_file --tls_key_file, clients --use_tls
@@ -55,6 +57,12 @@ DEFAULT_PAIRS = ['crpc:crpc', 'crpc:cpp', 'crpc:python', 'cpp:crpc',
 CLIENT_VARIANTS = {
     'crpc-gzip': ('crpc', ['--default_compression=gzip']),
     'python-gzip': ('python', ['--default_compression=gzip']),
+    'crpc-async': ('crpc', ['--async']),
+}
+
+# The same for servers: SERVER -> (base, flags).
+SERVER_VARIANTS = {
+    'crpc-async': ('crpc', ['--async']),
 }
 
 # Cases a peer cannot take part in, and why. Only outside code (grpcio)
@@ -114,17 +122,21 @@ def impl_commands(args):
     }
     for name, (base, flags) in CLIENT_VARIANTS.items():
         clients[name] = clients[base] + flags if clients[base] else None
+    for name, (base, flags) in SERVER_VARIANTS.items():
+        servers[name] = servers[base] + flags if servers[base] else None
     return clients, servers
 
 
 def skip_reason(client, server, case):
     base = CLIENT_VARIANTS.get(client, (client, None))[0]
+    server_base = SERVER_VARIANTS.get(server, (server, None))[0]
     only, why = ONLY_CASES.get((client, server), (None, None))
     if only is not None and case not in only:
         return why
     return (SKIP_CLIENT.get(client, {}).get(case) or
             SKIP_CLIENT.get(base, {}).get(case) or
-            SKIP_SERVER.get(server, {}).get(case))
+            SKIP_SERVER.get(server, {}).get(case) or
+            SKIP_SERVER.get(server_base, {}).get(case))
 
 
 def _die_with_parent():
