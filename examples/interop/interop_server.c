@@ -311,6 +311,7 @@ int main(int argc, char **argv) {
       {"use_tls", "false", "serve TLS"},
       {"tls_cert_file", "", "PEM certificate chain (with --use_tls)"},
       {"tls_key_file", "", "PEM private key (with --use_tls)"},
+      {"reflection", "true", "serve server reflection (v1 and v1alpha)"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -366,12 +367,21 @@ int main(int argc, char **argv) {
       .half_duplex_call = half_duplex_call,
       .unimplemented_call = NULL, /* UNIMPLEMENTED, as the test wants */
   };
+  /* Health and reflection too, so that probes and grpcurl work on it. */
+  crpc_health *health = NULL;
   rv = grpc__testing__test_service__crpc_register(server, &handlers, NULL);
+  if (rv == 0)
+    rv = crpc_health_new(&health);
+  if (rv == 0)
+    rv = crpc_health_register(health, server);
+  if (rv == 0 && interop_flag_bool(flags, "reflection"))
+    rv = crpc_server_enable_reflection(server);
   if (rv == 0)
     rv = crpc_server_start(server);
   if (rv != 0) {
     fprintf(stderr, "cannot start the server: %s\n", crpc_strerror(rv));
     crpc_server_free(server);
+    crpc_health_free(health);
     return 1;
   }
   printf("%d\n", bound);
@@ -379,7 +389,9 @@ int main(int argc, char **argv) {
 
   int sig = 0;
   sigwait(&stop, &sig);
+  crpc_health_shutdown(health);
   crpc_server_shutdown(server, 1000);
   crpc_server_free(server);
+  crpc_health_free(health);
   return 0;
 }
