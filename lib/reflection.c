@@ -18,8 +18,9 @@
  * The handler is NONBLOCKING: it runs on the reactor once per request and
  * queues its answer with crpc_call_write(), which packs it at once (so the
  * response may point at the index and at the request) and never waits; a
- * client that does not read its responses makes its call stop taking
- * requests once its connection's output budget is full (server.h).
+ * client that does not read its answers has its stream ended
+ * RESOURCE_EXHAUSTED once its connection's output budget is full
+ * (answers_unread()).
  *
  * The protobuf-c bindings of descriptor.proto and reflection.proto are
  * generated at build time with renamed symbols (lib/CMakeLists.txt).
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "call_internal.h"
 #include "google/protobuf/descriptor.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "internal.h"
@@ -618,6 +620,18 @@ static const refl_index *get_index(refl *r) {
   return ok ? &r->ix : NULL;
 }
 
+/* Whether the call's answers are piling up unread: its queue or its
+ * connection's output budget is full. The server goes on handing a
+ * NONBLOCKING handler the requests that have arrived, and each small
+ * request can ask for a large answer, so without this a client that never
+ * reads could make the server queue answers without bound. */
+static bool answers_unread(crpc_call *c) {
+  pthread_mutex_lock(&c->mu);
+  bool blocked = crpc__call_out_blocked(c);
+  pthread_mutex_unlock(&c->mu);
+  return blocked;
+}
+
 /* On the reactor, once per request; then with |req| NULL at the end of the
  * stream or on cancellation, with nothing to free: each request is
  * answered before the handler returns. */
@@ -629,6 +643,13 @@ static crpc_code on_request(crpc_call *c, const ProtobufCMessage *req,
   const refl_index *ix = get_index(user_data);
   if (!ix) {
     crpc_call_set_status_message(c, "out of memory indexing descriptors");
+    return CRPC_RESOURCE_EXHAUSTED;
+  }
+  if (answers_unread(c)) {
+    crpc__log_warn("reflection: %s does not read its answers; ending its "
+                   "stream",
+                   crpc_call_peer(c));
+    crpc_call_set_status_message(c, "reflection answers not read");
     return CRPC_RESOURCE_EXHAUSTED;
   }
   const refl_req *r = (const refl_req *)req;

@@ -38,9 +38,10 @@
  * Names are looked up, never used as paths: nothing is read from disk.
  *
  * The handler never blocks: it runs on the reactor, once per request, and
- * its responses are queued against the server's output budgets
- * (crpc_server_opts.max_conn_output_bytes), so a client that never reads
- * its stream stops being read from rather than holding memory or a thread.
+ * its responses are queued against the server's output budgets: a stream
+ * whose client sends requests without reading the answers, until its
+ * connection has crpc_server_opts.max_conn_output_bytes queued, is ended
+ * with RESOURCE_EXHAUSTED, so it holds neither memory nor a thread.
  * The descriptors are parsed once, on the first request.
  */
 #ifndef CRPC_REFLECTION_H
