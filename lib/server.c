@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "server_ext.h"
 #include "server_internal.h"
 
 /* ---- registration ---- */
@@ -124,6 +125,12 @@ int crpc_server_register_service(crpc_server *s, const crpc_service *svc,
     return CRPC_ENOMEM;
   memcpy(copy, handlers, svc->handlers_size);
   s->tables[s->ntables++] = copy;
+  const crpc_service **svcs =
+      crpc__realloc(&s->mem, s->svcs, (s->nsvcs + 1) * sizeof *svcs);
+  if (!svcs)
+    return CRPC_ENOMEM;
+  s->svcs = svcs;
+  s->svcs[s->nsvcs++] = svc;
   for (size_t i = 0; i < svc->n_methods; i++) {
     int rv = add_method(s, &svc->methods[i], NULL, svc->trampolines[i], copy,
                         flags, user_data);
@@ -131,6 +138,29 @@ int crpc_server_register_service(crpc_server *s, const crpc_service *svc,
       return rv;
   }
   return 0;
+}
+
+void crpc__server_ext_add(crpc_server *s, crpc__server_ext *e) {
+  e->next = s->ext;
+  s->ext = e;
+}
+
+crpc__server_ext *crpc__server_ext_find(const crpc_server *s,
+                                        const void *key) {
+  for (crpc__server_ext *e = s->ext; e; e = e->next)
+    if (e->key == key)
+      return e;
+  return NULL;
+}
+
+size_t crpc__server_services(const crpc_server *s,
+                             const crpc_service *const **out) {
+  *out = s->svcs;
+  return s->nsvcs;
+}
+
+const char *crpc__server_method_path(const crpc_server *s, size_t i) {
+  return i < s->nmethods ? s->methods[i].method.path : NULL;
 }
 
 int crpc_server_listen(crpc_server *s, const char *addr,
@@ -357,6 +387,12 @@ void crpc_server_free(crpc_server *s) {
     crpc__free(&s->mem, s->tables[i]);
   crpc__free(&s->mem, s->tables);
   crpc__free(&s->mem, s->methods);
+  crpc__free(&s->mem, s->svcs);
+  while (s->ext) {
+    crpc__server_ext *e = s->ext;
+    s->ext = e->next;
+    e->free(e);
+  }
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   crpc_mem mem = s->mem; /* the last free must not read the server */

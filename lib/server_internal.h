@@ -9,6 +9,7 @@
 #define CRPC_SERVER_INTERNAL_H
 
 #include "call_internal.h"
+#include "server_ext.h"
 #include "h2.h"
 #include "peer.h"
 #include "sock.h"
@@ -107,6 +108,9 @@ struct crpc_server {
   crpc__budget out;         /* output budget over every connection */
   size_t max_conn_out;
   int64_t stall_ms;         /* write-stall timeout; 0: off */
+  const crpc_service **svcs; /* registered services, for reflection */
+  size_t nsvcs;
+  crpc__server_ext *ext; /* built-ins' state (server_ext.h) */
 };
 
 /* server.c */

@@ -84,7 +84,68 @@ static void emit_trampoline(cg_printer *p, cg_arena *a, const cg_service *sv,
   end_defn(p);
 }
 
-static void emit_tables(cg_printer *p, cg_arena *a, const cg_service *sv) {
+/* "<head> = {" on one line, or broken after the type when too long. */
+static void open_array(cg_printer *p, const char *type, const char *name,
+                       size_t n) {
+  cg_arena a = {0};
+  const char *one = cg_sprintf(&a, "%s %s[%zu] = {", type, name, n);
+  if (strlen(one) <= 80)
+    cg_print(p, "%s\n", one);
+  else
+    cg_print(p, "%s\n    %s[%zu] = {\n", type, name, n);
+  cg_arena_free(&a);
+}
+
+/* The FileDescriptorProto of the file and of each import, and the records
+ * crpc's reflection service reads them through (crpc_file_descriptor). A
+ * byte array, not a string: ISO C caps string literals at 4095 bytes. */
+static void emit_embeds(cg_printer *p, const cg_file *f) {
+  cg_print(p, "\n/* ---- file descriptors, for server reflection ---- */\n");
+  for (size_t i = 0; i < f->n_embeds; i++) {
+    const cg_embed *e = &f->embeds[i];
+    cg_print(p, "\n/* %s */\n", e->name);
+    open_array(p, "static const uint8_t", e->data_var, e->size);
+    cg_indent(p);
+    for (size_t j = 0; j < e->size; j += 12) {
+      cg_buf line = {0};
+      for (size_t k = j; k < e->size && k < j + 12; k++)
+        cg_buf_printf(&line, "%s0x%02x,", k == j ? "" : " ", e->data[k]);
+      cg_print(p, "%s\n", line.data);
+      cg_buf_free(&line);
+    }
+    cg_outdent(p);
+    cg_print(p, "};\n");
+    if (e->deps_var) {
+      open_array(p, "static const crpc_file_descriptor *const", e->deps_var,
+                 e->n_deps);
+      cg_indent(p);
+      for (size_t j = 0; j < e->n_deps; j++)
+        cg_print(p, "&%s,\n", e->dep_vars[j]);
+      cg_outdent(p);
+      cg_print(p, "};\n");
+    }
+    cg_arena a = {0};
+    const char *head =
+        cg_sprintf(&a, "static const crpc_file_descriptor %s = {", e->var);
+    if (strlen(head) <= 80)
+      cg_print(p, "%s\n", head);
+    else
+      cg_print(p, "static const crpc_file_descriptor\n    %s = {\n", e->var);
+    cg_arena_free(&a);
+    cg_print(p,
+             "  .name = \"%s\",\n"
+             "  .data = %s,\n"
+             "  .size = %zu,\n"
+             "  .n_deps = %zu,\n"
+             "  .deps = %s,\n"
+             "};\n",
+             e->name, e->data_var, e->size, e->n_deps,
+             e->deps_var ? e->deps_var : "NULL");
+  }
+}
+
+static void emit_tables(cg_printer *p, cg_arena *a, const cg_file *f,
+                        const cg_service *sv) {
   cg_print(p, "const crpc_method %s[%zu] = {\n", sv->methods_var,
            sv->n_methods);
   cg_indent(p);
@@ -121,9 +182,11 @@ static void emit_tables(cg_printer *p, cg_arena *a, const cg_service *sv) {
            "  .trampolines = %s,\n"
            "  .handlers_size = sizeof(%s),\n"
            "  .pbc = &%s,\n"
+           "  .file = &%s,\n"
            "};\n\n",
            sv->service_var, sv->full_name, sv->n_methods, sv->methods_var,
-           sv->trampolines_var, sv->handlers_type, sv->pbc_desc);
+           sv->trampolines_var, sv->handlers_type, sv->pbc_desc,
+           f->embeds[f->n_embeds - 1].var);
 
   const char *ps[] = {"crpc_server *s",
                       cg_sprintf(a, "const %s *handlers", sv->handlers_type),
@@ -274,12 +337,17 @@ void cg_emit_source(cg_printer *p, const cg_file *f) {
            "\n"
            "#include \"%s.crpc.h\"\n",
            f->proto_name, f->base);
+  bool any = false;
+  for (size_t i = 0; i < f->n_services; i++)
+    any = any || f->services[i].n_methods > 0;
+  if (any) /* else nothing would use them: unused statics */
+    emit_embeds(p, f);
   for (size_t i = 0; i < f->n_services; i++) {
     const cg_service *sv = &f->services[i];
     if (sv->n_methods == 0)
       continue;
     cg_print(p, "\n/* ---- service %s ---- */\n\n", sv->full_name);
-    emit_tables(p, a, sv);
+    emit_tables(p, a, f, sv);
     for (size_t j = 0; j < sv->n_methods; j++)
       emit_method(p, a, sv, j, &sv->methods[j]);
   }

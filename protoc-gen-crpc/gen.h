@@ -225,12 +225,28 @@ typedef struct cg_service {
   size_t n_methods;
 } cg_service;
 
+/* A .proto file whose serialized FileDescriptorProto the generated code
+ * embeds for server reflection: the generated file and every file it
+ * imports, transitively. */
+typedef struct cg_embed {
+  const char *name;     /* "my_pkg/edge.proto" */
+  const char *var;      /* "crpc_fd__my_5fpkg_2fedge_2eproto" */
+  const char *data_var; /* var + "__data" */
+  const char *deps_var; /* var + "__deps"; NULL without imports */
+  unsigned char *data;  /* the FileDescriptorProto, packed */
+  size_t size;
+  const char **dep_vars; /* the imports' var, in dependency order */
+  size_t n_deps;
+} cg_embed;
+
 typedef struct cg_file {
   const char *proto_name; /* "my_pkg/edge.proto" */
   const char *base;       /* "my_pkg/edge" */
   const char *guard;      /* "CRPC_my_5fpkg_2fedge_2eproto__INCLUDED" */
   cg_service *services;
   size_t n_services;
+  cg_embed *embeds; /* imports before their importers; the file is last */
+  size_t n_embeds;
 } cg_file;
 
 /*

@@ -307,6 +307,75 @@ static int build_service(build_ctx *c, const cg_scope *scope,
   return 0;
 }
 
+/* The FileDescriptorProto as reflection serves it: what protoc sent,
+ * minus source_code_info (comments and spans, which protoc sends only for
+ * the files to generate and gRPC's own servers never serve). */
+static void embed_pack(cg_arena *a, const FileProto *f, cg_embed *e) {
+  FileProto copy = *f; /* shallow: packing only reads it */
+  copy.source_code_info = NULL;
+  e->size = google__protobuf__file_descriptor_proto__get_packed_size(&copy);
+  e->data = cg_alloc(a, e->size ? e->size : 1);
+  google__protobuf__file_descriptor_proto__pack(&copy, e->data);
+}
+
+static size_t file_index(const Request *req, const FileProto *f) {
+  for (size_t i = 0; i < req->n_proto_file; i++)
+    if (req->proto_file[i] == f)
+      return i;
+  return req->n_proto_file;
+}
+
+/* Adds |f| after its imports (depth first), once each. |state| per file
+ * of the request: 0 unseen, 1 on the current path, 2 embedded. Returns
+ * the embed's var, or NULL after fail(). */
+static const char *add_embed(build_ctx *c, const FileProto *f,
+                             unsigned char *state, cg_file *out) {
+  cg_arena *a = c->a;
+  size_t i = file_index(c->req, f);
+  if (state[i] == 1) {
+    fail(c, cg_sprintf(a, "%s imports itself (an import cycle)", f->name));
+    return NULL;
+  }
+  if (state[i] == 2) {
+    for (size_t j = 0; j < out->n_embeds; j++)
+      if (strcmp(out->embeds[j].name, f->name) == 0)
+        return out->embeds[j].var;
+  }
+  if (!is_safe_filename(f->name)) {
+    fail(c, cg_sprintf(a, "import \"%s\": the file name cannot be used in a "
+                          "C string",
+                       f->name ? f->name : "(null)"));
+    return NULL;
+  }
+  state[i] = 1;
+  const char **deps = cg_alloc(a, (f->n_dependency + 1) * sizeof(*deps));
+  for (size_t d = 0; d < f->n_dependency; d++) {
+    const FileProto *dep = cg_find_file(c->req, f->dependency[d]);
+    if (dep == NULL) {
+      fail(c, cg_sprintf(a, "import \"%s\" is not in the request",
+                         f->dependency[d]));
+      return NULL;
+    }
+    if ((deps[d] = add_embed(c, dep, state, out)) == NULL)
+      return NULL;
+  }
+  state[i] = 2;
+  cg_embed *e = &out->embeds[out->n_embeds++];
+  e->name = f->name;
+  e->var = cg_sprintf(a, "crpc_fd__%s", cg_filename_identifier(a, f->name));
+  e->data_var = cg_sprintf(a, "%s__data", e->var);
+  e->deps_var = f->n_dependency ? cg_sprintf(a, "%s__deps", e->var) : NULL;
+  e->dep_vars = deps;
+  e->n_deps = f->n_dependency;
+  embed_pack(a, f, e);
+  const char *what = cg_sprintf(a, "crpc's file descriptor of %s", f->name);
+  cg_nameset_add(&c->names, e->var, CG_NAME_IDENT, true, what);
+  cg_nameset_add(&c->names, e->data_var, CG_NAME_IDENT, true, what);
+  if (e->deps_var)
+    cg_nameset_add(&c->names, e->deps_var, CG_NAME_IDENT, true, what);
+  return e->var;
+}
+
 static int build(build_ctx *c, cg_file *out) {
   cg_arena *a = c->a;
   const FileProto *fd = c->fd;
@@ -351,6 +420,13 @@ static int build(build_ctx *c, cg_file *out) {
       cg_sprintf(a, "CRPC_%s__INCLUDED", cg_filename_identifier(a, fd->name));
   cg_nameset_add(&c->names, out->guard, CG_NAME_MACRO, true,
                  cg_sprintf(a, "crpc's include guard for %s", fd->name));
+  /* Every file of the import closure is in the request (protoc sends
+   * them all), so the generated code can carry them for reflection. */
+  unsigned char *state = cg_alloc(a, c->req->n_proto_file + 1);
+  out->embeds = cg_alloc(a, (c->req->n_proto_file + 1) * sizeof(cg_embed));
+  if (add_embed(c, fd, state, out) == NULL)
+    return -1;
+
   out->n_services = fd->n_service;
   out->services = cg_alloc(a, fd->n_service * sizeof(*out->services));
   for (size_t i = 0; i < fd->n_service; i++)

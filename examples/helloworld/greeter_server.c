@@ -2,7 +2,12 @@
  * greeter_server.c: the helloworld Greeter service, answering
  * SayHello(name) with "Hello <name>".
  *
- *   helloworld-server [--port=N] [--host=ADDR]
+ *   helloworld-server [--port=N] [--host=ADDR] [--reflection=BOOL]
+ *
+ * It serves the health service (grpc.health.v1.Health) and, unless
+ * --reflection=false, server reflection (grpc.reflection.v1 and v1alpha),
+ * so that grpcurl and other reflection clients can list, describe and
+ * call it without helloworld.proto.
  *
  * Listens on 127.0.0.1:50051 by default; --port=0 picks a free port. Once
  * serving it prints one line, "crpc helloworld server listening on
@@ -72,15 +77,30 @@ static int parse_port(const char *s, int *out) {
   return 0;
 }
 
+/* "true"/"1" or "false"/"0". */
+static int parse_bool(const char *s, bool *out) {
+  if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+    *out = true;
+  else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+    *out = false;
+  else
+    return -1;
+  return 0;
+}
+
 static void usage(FILE *f) {
-  fprintf(f, "usage: helloworld-server [--port=N] [--host=ADDR]\n"
+  fprintf(f, "usage: helloworld-server [--port=N] [--host=ADDR] "
+             "[--reflection=BOOL]\n"
              "  --port=N     port to listen on (default 50051, 0: any free)\n"
-             "  --host=ADDR  address to bind (default 127.0.0.1)\n");
+             "  --host=ADDR  address to bind (default 127.0.0.1)\n"
+             "  --reflection=true|false  serve server reflection (default "
+             "true)\n");
 }
 
 int main(int argc, char **argv) {
   int port = 50051;
   const char *host = "127.0.0.1";
+  bool reflection = true;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--port=", 7) == 0) {
       if (parse_port(argv[i] + 7, &port) != 0) {
@@ -89,6 +109,11 @@ int main(int argc, char **argv) {
       }
     } else if (strncmp(argv[i], "--host=", 7) == 0) {
       host = argv[i] + 7;
+    } else if (strncmp(argv[i], "--reflection=", 13) == 0) {
+      if (parse_bool(argv[i] + 13, &reflection) != 0) {
+        fprintf(stderr, "bad --reflection: %s\n", argv[i] + 13);
+        return 2;
+      }
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -108,6 +133,7 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
   crpc_server *server = NULL;
+  crpc_health *health = NULL;
   int rv = crpc_server_new(&server, NULL);
   if (rv != 0) {
     fprintf(stderr, "crpc_server_new: %s\n", crpc_strerror(rv));
@@ -115,6 +141,14 @@ int main(int argc, char **argv) {
   }
   const Helloworld__Greeter_CrpcHandlers handlers = {.say_hello = say_hello};
   rv = helloworld__greeter__crpc_register(server, &handlers, NULL);
+  if (rv == 0)
+    rv = crpc_health_new(&health);
+  if (rv == 0)
+    rv = crpc_health_register(health, server);
+  if (rv == 0)
+    rv = crpc_health_set(health, "helloworld.Greeter", CRPC_HEALTH_SERVING);
+  if (rv == 0 && reflection)
+    rv = crpc_server_enable_reflection(server);
   if (rv != 0) {
     fprintf(stderr, "register: %s\n", crpc_strerror(rv));
     goto fail;
@@ -143,11 +177,14 @@ int main(int argc, char **argv) {
   sigwait(&stop, &sig);
   fprintf(stderr, "helloworld-server: %s, shutting down\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
+  crpc_health_shutdown(health); /* watchers leave before the grace */
   crpc_server_shutdown(server, 5000);
   crpc_server_free(server);
+  crpc_health_free(health);
   return 0;
 
 fail:
   crpc_server_free(server);
+  crpc_health_free(health);
   return 1;
 }

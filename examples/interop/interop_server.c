@@ -309,6 +309,7 @@ int main(int argc, char **argv) {
       {"tls_key_file", "", "PEM private key (with --use_tls)"},
       {"async", "false",
        "async handlers on a loop the main thread drives (no crpc thread)"},
+      {"reflection", "true", "serve server reflection (v1 and v1alpha)"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -375,15 +376,26 @@ int main(int argc, char **argv) {
       .half_duplex_call = half_duplex_call,
       .unimplemented_call = NULL, /* UNIMPLEMENTED, as the test wants */
   };
+  /* Health and reflection too, so that probes and grpcurl work on it
+   * (health's handlers block: in --async mode a health call runs on a
+   * crpc worker thread). */
+  crpc_health *health = NULL;
   rv = async ? interop_register_async(server)
              : grpc__testing__test_service__crpc_register(server, &handlers,
                                                           NULL);
+  if (rv == 0)
+    rv = crpc_health_new(&health);
+  if (rv == 0)
+    rv = crpc_health_register(health, server);
+  if (rv == 0 && interop_flag_bool(flags, "reflection"))
+    rv = crpc_server_enable_reflection(server);
   if (rv == 0)
     rv = crpc_server_start(server);
   if (rv != 0) {
     fprintf(stderr, "cannot start the server: %s\n", crpc_strerror(rv));
     crpc_server_free(server);
     crpc_loop_free(loop);
+    crpc_health_free(health);
     return 1;
   }
   printf("%d\n", bound);
@@ -395,9 +407,11 @@ int main(int argc, char **argv) {
   } else {
     int sig = 0;
     sigwait(&stop, &sig);
+    crpc_health_shutdown(health);
     crpc_server_shutdown(server, 1000);
   }
   crpc_server_free(server);
+  crpc_health_free(health);
   crpc_loop_free(loop);
   if (sigfd >= 0)
     close(sigfd);

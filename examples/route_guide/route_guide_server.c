@@ -3,6 +3,10 @@
  * kind of RPC.
  *
  *   route-guide-server [--port=N] [--host=ADDR] [--db=FILE]
+ *                      [--reflection=BOOL]
+ *
+ * Besides RouteGuide it serves grpc.health.v1.Health and, unless
+ * --reflection=false, server reflection (v1 and v1alpha).
  *
  * Listens on 127.0.0.1:50051 by default (--port=0: any free port), prints
  * "crpc route_guide server listening on HOST:PORT" and stops cleanly on
@@ -196,12 +200,26 @@ static int parse_port(const char *s, int *out) {
   return 0;
 }
 
+/* "true"/"1" or "false"/"0". */
+static int parse_bool(const char *s, bool *out) {
+  if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+    *out = true;
+  else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+    *out = false;
+  else
+    return -1;
+  return 0;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: route-guide-server [--port=N] [--host=ADDR] [--db=FILE]\n"
+          "usage: route-guide-server [--port=N] [--host=ADDR] [--db=FILE] "
+          "[--reflection=BOOL]\n"
           "  --port=N     port to listen on (default 50051, 0: any free)\n"
           "  --host=ADDR  address to bind (default 127.0.0.1)\n"
-          "  --db=FILE    feature database (default %s)\n",
+          "  --db=FILE    feature database (default %s)\n"
+          "  --reflection=true|false  serve server reflection (default "
+          "true)\n",
           ROUTE_GUIDE_DEFAULT_DB);
 }
 
@@ -209,6 +227,7 @@ int main(int argc, char **argv) {
   int port = 50051;
   const char *host = "127.0.0.1";
   const char *db_path = ROUTE_GUIDE_DEFAULT_DB;
+  bool reflection = true;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--port=", 7) == 0) {
       if (parse_port(argv[i] + 7, &port) != 0) {
@@ -219,6 +238,11 @@ int main(int argc, char **argv) {
       host = argv[i] + 7;
     } else if (strncmp(argv[i], "--db=", 5) == 0) {
       db_path = argv[i] + 5;
+    } else if (strncmp(argv[i], "--reflection=", 13) == 0) {
+      if (parse_bool(argv[i] + 13, &reflection) != 0) {
+        fprintf(stderr, "bad --reflection: %s\n", argv[i] + 13);
+        return 2;
+      }
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -244,6 +268,7 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
   crpc_server *server = NULL;
+  crpc_health *health = NULL;
   int rv = crpc_server_new(&server, NULL);
   if (rv != 0) {
     fprintf(stderr, "crpc_server_new: %s\n", crpc_strerror(rv));
@@ -257,6 +282,14 @@ int main(int argc, char **argv) {
       .route_chat = route_chat,
   };
   rv = routeguide__route_guide__crpc_register(server, &handlers, &db);
+  if (rv == 0)
+    rv = crpc_health_new(&health);
+  if (rv == 0)
+    rv = crpc_health_register(health, server);
+  if (rv == 0)
+    rv = crpc_health_set(health, "routeguide.RouteGuide", CRPC_HEALTH_SERVING);
+  if (rv == 0 && reflection)
+    rv = crpc_server_enable_reflection(server);
   if (rv != 0) {
     fprintf(stderr, "register: %s\n", crpc_strerror(rv));
     goto fail;
@@ -283,13 +316,16 @@ int main(int argc, char **argv) {
   sigwait(&stop, &sig);
   fprintf(stderr, "route-guide-server: %s, shutting down\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
+  crpc_health_shutdown(health);
   crpc_server_shutdown(server, 5000);
   crpc_server_free(server);
+  crpc_health_free(health);
   rg_db_free(&db);
   return 0;
 
 fail:
   crpc_server_free(server);
+  crpc_health_free(health);
   rg_db_free(&db);
   return 1;
 }

@@ -15,5 +15,6 @@
 #include <crpc/channel.h>
 #include <crpc/server.h>
 #include <crpc/health.h>
+#include <crpc/reflection.h>
 
 #endif /* CRPC_CRPC_H */

@@ -67,6 +67,27 @@ typedef crpc_code (*crpc_method_trampoline)(crpc_call *call,
                                             void *user_data);
 
 /**
+ * A .proto file, as generated code embeds it for server reflection
+ * (crpc/reflection.h): its serialized google.protobuf.FileDescriptorProto,
+ * as protoc parsed it (without source_code_info), and the records of the
+ * files it imports. protoc-gen-crpc emits one for the file that declares a
+ * service and one for every file that file imports, transitively, the
+ * well-known types (google/protobuf/\*.proto) included. Static data: crpc
+ * keeps pointers into it.
+ */
+typedef struct crpc_file_descriptor {
+  const char *name;    /**< "helloworld.proto": its path as protoc saw it
+                          (below its -I directory), which is how other
+                          files import it */
+  const uint8_t *data; /**< the serialized FileDescriptorProto */
+  size_t size;         /**< bytes at |data| */
+  size_t n_deps;       /**< entries in |deps| */
+  const struct crpc_file_descriptor *const *deps; /**< the files it imports,
+                                                     in the order of its
+                                                     dependency list */
+} crpc_file_descriptor;
+
+/**
  * A service, as generated code describes it (`pkg__service__crpc_service`):
  * its methods and the trampolines that call the typed handler table given
  * to crpc_server_register_service(). Static data, kept by the server.
@@ -78,6 +99,9 @@ typedef struct crpc_service {
   const crpc_method_trampoline *trampolines; /**< n_methods entries */
   size_t handlers_size; /**< sizeof the generated typed handler table */
   const ProtobufCServiceDescriptor *pbc; /**< protoc-c's; may be NULL */
+  const crpc_file_descriptor *file; /**< the file declaring the service,
+                                       for reflection; NULL: none (code
+                                       from an older protoc-gen-crpc) */
 } crpc_service;
 
 #ifdef __cplusplus
