@@ -788,7 +788,7 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
   }
   if (wake && c->writers_waiting)
     crpc__call_notify(c);
-  if (wake && c->inline_stream && c->uncredited)
+  if (wake && c->inline_stream && (c->uncredited || c->recvq.head))
     crpc__call_kick_locked(c); /* output drained: take requests again */
   pthread_mutex_unlock(&c->mu);
   if (eof) {

@@ -433,7 +433,18 @@ static void run_pending(crpc__conn *conn) {
   }
 }
 
-void crpc__server_conn_drained(crpc__conn *conn) { run_pending(conn); }
+void crpc__server_conn_drained(crpc__conn *conn) {
+  run_pending(conn);
+  /* handlers held back by the budget get their queued requests again */
+  for (crpc_call *c = conn->calls; c; c = c->conn_next) {
+    if (!c->inline_stream)
+      continue;
+    pthread_mutex_lock(&c->mu);
+    if (c->recvq.head)
+      crpc__call_kick_locked(c);
+    pthread_mutex_unlock(&c->mu);
+  }
+}
 
 /* The server's budget drained: every thread wakes its writers and gates. */
 static void thread_drained(void *arg) {
@@ -541,7 +552,10 @@ static void crpc__server_on_data(crpc_call *c) {
   crpc_status st = {0};
   for (;;) {
     pthread_mutex_lock(&c->mu);
-    bool stop = c->send_closed || c->done;
+    /* while its answers are not going out, the handler gets no more
+     * requests (they wait, unread, and the window closes): server.h's
+     * backpressure for NONBLOCKING streaming handlers */
+    bool stop = c->send_closed || c->done || crpc__call_out_blocked(c);
     m = stop ? NULL : crpc__msgq_pop(&c->recvq);
     pthread_mutex_unlock(&c->mu);
     if (!m)
@@ -600,6 +614,18 @@ static void dispatch(crpc_call *c) {
 
 /* ---- the kick [loop] ---- */
 
+/* NONBLOCKING streaming: hands the handler what is queued, as far as its
+ * output lets it, then the closing invocation once the client has
+ * finished and every request was handled [loop]. */
+static void inline_pump(crpc_call *c) {
+  crpc__server_on_data(c);
+  pthread_mutex_lock(&c->mu);
+  bool end = c->recv_closed && !c->recvq.head && !c->send_closed && !c->done;
+  pthread_mutex_unlock(&c->mu);
+  if (end)
+    inline_stream_close(c, false);
+}
+
 static void crpc__server_kick(void *arg) {
   crpc_call *c = arg;
   pthread_mutex_lock(&c->mu);
@@ -619,6 +645,8 @@ static void crpc__server_kick(void *arg) {
   if (done || !c->conn)
     goto out;
   crpc__call_consume(c, consume);
+  if (c->inline_stream && !cancel)
+    inline_pump(c); /* its output drained: requests it was held from */
   if (cancel) {
     pthread_mutex_lock(&c->mu);
     c->cancel_requested = false;
@@ -806,9 +834,7 @@ static void crpc__server_on_end_stream(crpc_call *c) {
     else
       run_inline(c);
   } else if (c->inline_stream) {
-    crpc__server_on_data(c); /* messages that came with END_STREAM */
-    if (!c->send_closed)
-      inline_stream_close(c, false);
+    inline_pump(c); /* messages that came with END_STREAM, then the end */
   }
 }
 
@@ -921,7 +947,7 @@ static void srv_headers_done(crpc_call *c, const nghttp2_frame *f,
 
 static void srv_data(crpc_call *c) {
   if (c->inline_stream) /* NONBLOCKING streaming: a call per message */
-    crpc__server_on_data(c);
+    inline_pump(c);
 }
 
 const crpc__stream_events crpc__server_streams = {
