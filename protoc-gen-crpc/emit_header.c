@@ -80,6 +80,30 @@ static void emit_client(cg_printer *p, cg_arena *a, const cg_method *m) {
   }
   }
 
+  /* the callback API (crpc_call_start_cb, channel.h) */
+  if (m->kind == CG_UNARY || m->kind == CG_SERVER_STREAMING) {
+    cg_print(p, "/* Callback API: starts the call, sends req and "
+                "half-closes; then cbs's\n"
+                " * callbacks (on_message gets %s). Returns as\n"
+                " * crpc_call_start_cb(). */\n",
+             m->out_c);
+    const char *ps[] = {call_out, ch, opts, req,
+                        "const crpc_call_callbacks *cbs", "void *user_data"};
+    decl(p, a, "int ", cg_sprintf(a, "%s__start_cb", P), ps, 6);
+  } else {
+    cg_print(p, "/* Callback API: starts the call; then cbs's callbacks "
+                "(on_message gets\n"
+                " * %s). Returns as crpc_call_start_cb(). */\n",
+             m->out_c);
+    const char *ps[] = {call_out, ch, opts, "const crpc_call_callbacks *cbs",
+                        "void *user_data"};
+    decl(p, a, "int ", cg_sprintf(a, "%s__start_cb", P), ps, 5);
+    cg_print(p, "/* Callback API: sends one message (borrowed), the next "
+                "after on_write_done.\n"
+                " * Returns as crpc_call_write_async(). */\n");
+    const char *pw[] = {"crpc_call *call", req};
+    decl(p, a, "int ", cg_sprintf(a, "%s__write_async", P), pw, 2);
+  }
   if (m->kind == CG_CLIENT_STREAMING || m->kind == CG_BIDI_STREAMING) {
     cg_print(p, "/* Sends one message (borrowed). False once the call has "
                 "ended. */\n");

@@ -276,6 +276,31 @@ static void emit_method(cg_printer *p, cg_arena *a, const cg_service *sv,
   }
   }
 
+  /* the callback API */
+  if (m->kind == CG_UNARY || m->kind == CG_SERVER_STREAMING) {
+    const char *ps[] = {"crpc_call **call", ch, opts, req,
+                        "const crpc_call_callbacks *cbs", "void *user_data"};
+    defn(p, a, "int ", cg_sprintf(a, "%s__start_cb", P), ps, 6);
+    const char *sa[] = {"call", "ch", mref, "opts", "cbs", "user_data"};
+    cg_print_call(p, "int rv = crpc_call_start_cb", sa, 6, ";");
+    cg_print(p, "if (rv != 0)\n  return rv;\n");
+    cg_print(p, "/* Started even if the write fails: on_done tells. */\n");
+    cg_print(p, "(void)crpc_call_write_async(*call, %s, 0);\n", reqmsg);
+    cg_print(p, "(void)crpc_call_writes_done(*call);\n");
+    cg_print(p, "return 0;\n");
+    end_defn(p);
+  } else {
+    const char *ps[] = {"crpc_call **call", ch, opts,
+                        "const crpc_call_callbacks *cbs", "void *user_data"};
+    defn(p, a, "int ", cg_sprintf(a, "%s__start_cb", P), ps, 5);
+    const char *sa[] = {"call", "ch", mref, "opts", "cbs", "user_data"};
+    cg_print_call(p, "return crpc_call_start_cb", sa, 6, ";");
+    end_defn(p);
+    const char *pw[] = {"crpc_call *call", req};
+    defn(p, a, "int ", cg_sprintf(a, "%s__write_async", P), pw, 2);
+    cg_print(p, "return crpc_call_write_async(call, %s, 0);\n", reqmsg);
+    end_defn(p);
+  }
   if (m->kind == CG_CLIENT_STREAMING || m->kind == CG_BIDI_STREAMING) {
     const char *ps[] = {"crpc_call *call", req};
     defn(p, a, "bool ", cg_sprintf(a, "%s__write", P), ps, 2);

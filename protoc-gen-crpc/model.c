@@ -234,30 +234,31 @@ static int build_method(build_ctx *c, const cg_service *sv, const char *svc_c,
   m->adapter = cg_sprintf(a, "%s__crpc_adapter", m->prefix);
 
   /* Register every name this method's code declares. */
-  static const char *const unary[] = {"call", "call_async"};
+  static const char *const unary[] = {"call", "call_async", "start_cb"};
   static const char *const server[] = {"start", "read", "finish",
-                                       "server_write"};
+                                       "server_write", "start_cb"};
   static const char *const client[] = {"start", "write", "finish",
-                                       "server_read"};
-  static const char *const bidi[] = {"start",      "write",  "writes_done",
-                                     "read",       "finish", "server_write",
-                                     "server_read"};
+                                       "server_read", "start_cb",
+                                       "write_async"};
+  static const char *const bidi[] = {
+      "start",       "write",    "writes_done", "read",       "finish",
+      "server_write", "server_read", "start_cb", "write_async"};
   const char *const *fns = unary;
-  size_t n_fns = 2;
+  size_t n_fns = 3;
   switch (m->kind) {
   case CG_UNARY:
     break;
   case CG_SERVER_STREAMING:
     fns = server;
-    n_fns = 4;
+    n_fns = 5;
     break;
   case CG_CLIENT_STREAMING:
     fns = client;
-    n_fns = 4;
+    n_fns = 6;
     break;
   case CG_BIDI_STREAMING:
     fns = bidi;
-    n_fns = 7;
+    n_fns = 9;
     break;
   }
   for (size_t i = 0; i < n_fns; i++)

@@ -136,6 +136,21 @@ static crpc_code relay_hello(crpc_call *call,
 }
 // [async_handler]
 
+// [start_cb]
+static void on_hello(crpc_call *call, const ProtobufCMessage *msg,
+                     void *user_data) {
+  (void)call, (void)user_data;
+  printf("%s\n", ((const Helloworld__HelloReply *)msg)->message);
+}
+
+static void on_end(crpc_call *call, const crpc_status *st, void *user_data) {
+  if (st->code != CRPC_OK)
+    printf("failed: %s\n", crpc_status_message(st));
+  crpc_call_free(call); /* allowed inside on_done */
+  *(bool *)user_data = true;
+}
+// [start_cb]
+
 static void on_reply(crpc_call *call, const crpc_status *st,
                      const Helloworld__HelloReply *reply, void *ud) {
   (void)call;
@@ -179,7 +194,10 @@ int main(void) {
   co.loop = loop;
   if (crpc_channel_new(&ch, target, &co) != 0)
     return 1;
-  helloworld__greeter__say_hello__call_async(ch, NULL, &req, on_reply, &done);
+  /* the callback API's generated wrapper: any kind, here unary */
+  crpc_call *call;
+  crpc_call_callbacks cbs = {.on_message = on_hello, .on_done = on_end};
+  helloworld__greeter__say_hello__start_cb(&call, ch, NULL, &req, &cbs, &done);
   while (!done)
     my_turn(loop, &m);
   crpc_channel_free(ch);

@@ -106,3 +106,17 @@ int size__only__store__put__call_async(
       (const ProtobufCMessage *)req, size__only__store__put__crpc_adapter,
       (crpc_fn)done, user_data);
 }
+
+int size__only__store__put__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Size__Only__Thing *req, const crpc_call_callbacks *cbs,
+    void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &size__only__store__crpc_methods[0], opts, cbs, user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}

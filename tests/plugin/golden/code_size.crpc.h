@@ -40,6 +40,13 @@ typedef void (*Size__Only__Store__Put_CrpcDone)(
 int size__only__store__put__call_async(
     crpc_channel *ch, const crpc_call_opts *opts, const Size__Only__Thing *req,
     Size__Only__Store__Put_CrpcDone done, void *user_data);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets Size__Only__Nothing). Returns as
+ * crpc_call_start_cb(). */
+int size__only__store__put__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Size__Only__Thing *req, const crpc_call_callbacks *cbs,
+    void *user_data);
 
 /*
  * Server side: one handler per method, NULL for UNIMPLEMENTED. Requests

@@ -872,10 +872,36 @@ int renamed__c_pkg__echo__echo__call_async(
       (crpc_fn)done, user_data);
 }
 
+int renamed__c_pkg__echo__echo__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Renamed__CPkg__Ping *req, const crpc_call_callbacks *cbs,
+    void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &renamed__c_pkg__echo__crpc_methods[0], opts, cbs, user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
 int renamed__c_pkg__echo__stream__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts) {
   return crpc_call_start(
       call, ch, &renamed__c_pkg__echo__crpc_methods[1], opts);
+}
+
+int renamed__c_pkg__echo__stream__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const crpc_call_callbacks *cbs, void *user_data) {
+  return crpc_call_start_cb(
+      call, ch, &renamed__c_pkg__echo__crpc_methods[1], opts, cbs, user_data);
+}
+
+int renamed__c_pkg__echo__stream__write_async(
+    crpc_call *call, const Renamed__CPkg__Quiet__Inner *req) {
+  return crpc_call_write_async(call, (const ProtobufCMessage *)req, 0);
 }
 
 bool renamed__c_pkg__echo__stream__write(

@@ -42,6 +42,13 @@ int renamed__c_pkg__echo__echo__call_async(
     crpc_channel *ch, const crpc_call_opts *opts,
     const Renamed__CPkg__Ping *req, Renamed__CPkg__Echo__Echo_CrpcDone done,
     void *user_data);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets Renamed__CPkg__Ping__Pong). Returns as
+ * crpc_call_start_cb(). */
+int renamed__c_pkg__echo__echo__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Renamed__CPkg__Ping *req, const crpc_call_callbacks *cbs,
+    void *user_data);
 
 /* /Echo/Stream: bidirectional streaming */
 
@@ -49,6 +56,15 @@ int renamed__c_pkg__echo__echo__call_async(
  * finish and crpc_call_free() it. */
 int renamed__c_pkg__echo__stream__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts);
+/* Callback API: starts the call; then cbs's callbacks (on_message gets
+ * Renamed__CPkg__Quiet). Returns as crpc_call_start_cb(). */
+int renamed__c_pkg__echo__stream__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const crpc_call_callbacks *cbs, void *user_data);
+/* Callback API: sends one message (borrowed), the next after on_write_done.
+ * Returns as crpc_call_write_async(). */
+int renamed__c_pkg__echo__stream__write_async(
+    crpc_call *call, const Renamed__CPkg__Quiet__Inner *req);
 /* Sends one message (borrowed). False once the call has ended. */
 bool renamed__c_pkg__echo__stream__write(
     crpc_call *call, const Renamed__CPkg__Quiet__Inner *req);

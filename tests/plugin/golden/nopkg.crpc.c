@@ -117,6 +117,19 @@ int greeter__get__call_async(
       greeter__get__crpc_adapter, (crpc_fn)done, user_data);
 }
 
+int greeter__get__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Req *req, const crpc_call_callbacks *cbs, void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &greeter__crpc_methods[0], opts, cbs, user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
 int greeter__watch__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
     const Req *req) {
@@ -125,6 +138,19 @@ int greeter__watch__start(
     return rv;
   /* Started even if the write fails: the status then comes from finish. */
   (void)crpc_call_write(*call, (const ProtobufCMessage *)req);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
+int greeter__watch__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Req *req, const crpc_call_callbacks *cbs, void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &greeter__crpc_methods[1], opts, cbs, user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
   (void)crpc_call_writes_done(*call);
   return 0;
 }

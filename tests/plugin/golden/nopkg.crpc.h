@@ -39,6 +39,12 @@ typedef void (*Greeter__Get_CrpcDone)(
 int greeter__get__call_async(
     crpc_channel *ch, const crpc_call_opts *opts, const Req *req,
     Greeter__Get_CrpcDone done, void *user_data);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets Req). Returns as
+ * crpc_call_start_cb(). */
+int greeter__get__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Req *req, const crpc_call_callbacks *cbs, void *user_data);
 
 /* /Greeter/Watch: server streaming */
 
@@ -47,6 +53,12 @@ int greeter__get__call_async(
 int greeter__watch__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
     const Req *req);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets Req). Returns as
+ * crpc_call_start_cb(). */
+int greeter__watch__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Req *req, const crpc_call_callbacks *cbs, void *user_data);
 /* The next response, or false at the end (status: __finish). *resp is
  * yours: req__free_unpacked(*resp, allocator). */
 bool greeter__watch__read(crpc_call *call, Req **resp);

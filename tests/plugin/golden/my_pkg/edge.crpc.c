@@ -256,6 +256,20 @@ int my_pkg__v1__greeter__say_hello__call_async(
       my_pkg__v1__greeter__say_hello__crpc_adapter, (crpc_fn)done, user_data);
 }
 
+int my_pkg__v1__greeter__say_hello__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const MyPkg__V1__HelloRequest *req, const crpc_call_callbacks *cbs,
+    void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &my_pkg__v1__greeter__crpc_methods[0], opts, cbs, user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
 int my_pkg__v1__greeter__httpget__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
     const MyPkg__V1__HelloRequest__NestedThing *req) {
@@ -265,6 +279,20 @@ int my_pkg__v1__greeter__httpget__start(
     return rv;
   /* Started even if the write fails: the status then comes from finish. */
   (void)crpc_call_write(*call, (const ProtobufCMessage *)req);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
+int my_pkg__v1__greeter__httpget__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const MyPkg__V1__HelloRequest__NestedThing *req,
+    const crpc_call_callbacks *cbs, void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &my_pkg__v1__greeter__crpc_methods[1], opts, cbs, user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
   (void)crpc_call_writes_done(*call);
   return 0;
 }
@@ -292,6 +320,18 @@ int my_pkg__v1__greeter__say__hello__start(
   return crpc_call_start(call, ch, &my_pkg__v1__greeter__crpc_methods[2], opts);
 }
 
+int my_pkg__v1__greeter__say__hello__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const crpc_call_callbacks *cbs, void *user_data) {
+  return crpc_call_start_cb(
+      call, ch, &my_pkg__v1__greeter__crpc_methods[2], opts, cbs, user_data);
+}
+
+int my_pkg__v1__greeter__say__hello__write_async(
+    crpc_call *call, const MyPkg__V1__HelloRequest *req) {
+  return crpc_call_write_async(call, (const ProtobufCMessage *)req, 0);
+}
+
 bool my_pkg__v1__greeter__say__hello__write(
     crpc_call *call, const MyPkg__V1__HelloRequest *req) {
   return crpc_call_write(call, (const ProtobufCMessage *)req);
@@ -316,6 +356,18 @@ bool my_pkg__v1__greeter__say__hello__server_read(
 int my_pkg__v1__greeter__chat__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts) {
   return crpc_call_start(call, ch, &my_pkg__v1__greeter__crpc_methods[3], opts);
+}
+
+int my_pkg__v1__greeter__chat__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const crpc_call_callbacks *cbs, void *user_data) {
+  return crpc_call_start_cb(
+      call, ch, &my_pkg__v1__greeter__crpc_methods[3], opts, cbs, user_data);
+}
+
+int my_pkg__v1__greeter__chat__write_async(
+    crpc_call *call, const Other__CommonV2__Outer__Inner *req) {
+  return crpc_call_write_async(call, (const ProtobufCMessage *)req, 0);
 }
 
 bool my_pkg__v1__greeter__chat__write(
@@ -449,6 +501,21 @@ int my_pkg__v1__second_service__ping__call_async(
       my_pkg__v1__second_service__ping__crpc_adapter, (crpc_fn)done, user_data);
 }
 
+int my_pkg__v1__second_service__ping__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Other__CommonV2__Empty *req, const crpc_call_callbacks *cbs,
+    void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &my_pkg__v1__second_service__crpc_methods[0], opts, cbs,
+      user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
 int my_pkg__v1__second_service__get_urllist__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
     const MyPkg__V1__HelloRequest *req) {
@@ -458,6 +525,21 @@ int my_pkg__v1__second_service__get_urllist__start(
     return rv;
   /* Started even if the write fails: the status then comes from finish. */
   (void)crpc_call_write(*call, (const ProtobufCMessage *)req);
+  (void)crpc_call_writes_done(*call);
+  return 0;
+}
+
+int my_pkg__v1__second_service__get_urllist__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const MyPkg__V1__HelloRequest *req, const crpc_call_callbacks *cbs,
+    void *user_data) {
+  int rv = crpc_call_start_cb(
+      call, ch, &my_pkg__v1__second_service__crpc_methods[1], opts, cbs,
+      user_data);
+  if (rv != 0)
+    return rv;
+  /* Started even if the write fails: on_done tells. */
+  (void)crpc_call_write_async(*call, (const ProtobufCMessage *)req, 0);
   (void)crpc_call_writes_done(*call);
   return 0;
 }

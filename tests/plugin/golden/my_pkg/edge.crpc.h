@@ -42,6 +42,13 @@ int my_pkg__v1__greeter__say_hello__call_async(
     crpc_channel *ch, const crpc_call_opts *opts,
     const MyPkg__V1__HelloRequest *req,
     MyPkg__V1__Greeter__SayHello_CrpcDone done, void *user_data);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets MyPkg__V1__HTTPReply). Returns as
+ * crpc_call_start_cb(). */
+int my_pkg__v1__greeter__say_hello__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const MyPkg__V1__HelloRequest *req, const crpc_call_callbacks *cbs,
+    void *user_data);
 
 /* /my_pkg.v1.Greeter/HTTPGet: server streaming */
 
@@ -50,6 +57,13 @@ int my_pkg__v1__greeter__say_hello__call_async(
 int my_pkg__v1__greeter__httpget__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
     const MyPkg__V1__HelloRequest__NestedThing *req);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets MyPkg__V1__HTTPReply). Returns as
+ * crpc_call_start_cb(). */
+int my_pkg__v1__greeter__httpget__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const MyPkg__V1__HelloRequest__NestedThing *req,
+    const crpc_call_callbacks *cbs, void *user_data);
 /* The next response, or false at the end (status: __finish). *resp is
  * yours: my_pkg__v1__httpreply__free_unpacked(*resp, allocator). */
 bool my_pkg__v1__greeter__httpget__read(
@@ -68,6 +82,15 @@ bool my_pkg__v1__greeter__httpget__server_write(
  * finish and crpc_call_free() it. */
 int my_pkg__v1__greeter__say__hello__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts);
+/* Callback API: starts the call; then cbs's callbacks (on_message gets
+ * Other__CommonV2__Empty). Returns as crpc_call_start_cb(). */
+int my_pkg__v1__greeter__say__hello__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const crpc_call_callbacks *cbs, void *user_data);
+/* Callback API: sends one message (borrowed), the next after on_write_done.
+ * Returns as crpc_call_write_async(). */
+int my_pkg__v1__greeter__say__hello__write_async(
+    crpc_call *call, const MyPkg__V1__HelloRequest *req);
 /* Sends one message (borrowed). False once the call has ended. */
 bool my_pkg__v1__greeter__say__hello__write(
     crpc_call *call, const MyPkg__V1__HelloRequest *req);
@@ -85,6 +108,15 @@ bool my_pkg__v1__greeter__say__hello__server_read(
  * finish and crpc_call_free() it. */
 int my_pkg__v1__greeter__chat__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts);
+/* Callback API: starts the call; then cbs's callbacks (on_message gets
+ * MyPkg__V1__HelloRequest). Returns as crpc_call_start_cb(). */
+int my_pkg__v1__greeter__chat__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const crpc_call_callbacks *cbs, void *user_data);
+/* Callback API: sends one message (borrowed), the next after on_write_done.
+ * Returns as crpc_call_write_async(). */
+int my_pkg__v1__greeter__chat__write_async(
+    crpc_call *call, const Other__CommonV2__Outer__Inner *req);
 /* Sends one message (borrowed). False once the call has ended. */
 bool my_pkg__v1__greeter__chat__write(
     crpc_call *call, const Other__CommonV2__Outer__Inner *req);
@@ -158,6 +190,13 @@ int my_pkg__v1__second_service__ping__call_async(
     crpc_channel *ch, const crpc_call_opts *opts,
     const Other__CommonV2__Empty *req,
     MyPkg__V1__SecondService__Ping_CrpcDone done, void *user_data);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets Other__CommonV2__Empty). Returns as
+ * crpc_call_start_cb(). */
+int my_pkg__v1__second_service__ping__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const Other__CommonV2__Empty *req, const crpc_call_callbacks *cbs,
+    void *user_data);
 
 /* /my_pkg.v1.second_service/GetURLList: server streaming */
 
@@ -166,6 +205,13 @@ int my_pkg__v1__second_service__ping__call_async(
 int my_pkg__v1__second_service__get_urllist__start(
     crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
     const MyPkg__V1__HelloRequest *req);
+/* Callback API: starts the call, sends req and half-closes; then cbs's
+ * callbacks (on_message gets MyPkg__V1__HTTPReply). Returns as
+ * crpc_call_start_cb(). */
+int my_pkg__v1__second_service__get_urllist__start_cb(
+    crpc_call **call, crpc_channel *ch, const crpc_call_opts *opts,
+    const MyPkg__V1__HelloRequest *req, const crpc_call_callbacks *cbs,
+    void *user_data);
 /* The next response, or false at the end (status: __finish). *resp is
  * yours: my_pkg__v1__httpreply__free_unpacked(*resp, allocator). */
 bool my_pkg__v1__second_service__get_urllist__read(
