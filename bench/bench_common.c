@@ -128,7 +128,7 @@ static void client_usage(FILE *f) {
           "         [--connections=C] [--inflight=K] [--req_size=BYTES]\n"
           "         [--resp_size=BYTES] [--duration=SECONDS] "
           "[--warmup=SECONDS]\n"
-          "         [--threads=T] [--sync] [--tls_ca=PEM "
+          "         [--threads=T] [--sync | --async] [--tls_ca=PEM "
           "[--tls_server_name=NAME]]\n"
           "  Closed-loop load on grpc.testing.BenchmarkService: C "
           "connections,\n"
@@ -140,7 +140,11 @@ static void client_usage(FILE *f) {
           "  Defaults: unary, 1 connection, 1 in flight, 0-byte messages,\n"
           "  10 s measured after 1 s of warm-up. --tls_ca turns TLS on and\n"
           "  verifies the server against that CA (and NAME, default: the\n"
-          "  target's host).\n",
+          "  target's host). crpc only: --sync uses the blocking API (a "
+          "thread\n"
+          "  per call in flight); --async the callback API on crpc_loops "
+          "driven\n"
+          "  by T threads of the client's own (default 1).\n",
           prog_name);
 }
 
@@ -152,7 +156,12 @@ static void server_usage(FILE *f, bool has_api) {
           "free\n"
           "  port, printed on stdout). T reactor/poller threads (default: "
           "CPUs).\n",
-          prog_name, has_api ? " [--api=cq|callback]" : " [--blocking]");
+          prog_name,
+          has_api ? " [--api=cq|callback]" : " [--blocking | --async]");
+  if (!has_api)
+    fprintf(f, "  --async: one crpc_loop driven by the main thread, no "
+               "crpc thread\n"
+               "  (--threads is then ignored).\n");
 }
 
 static void usage_error(bool server, bool has_api, const char *fmt, ...)
@@ -273,6 +282,8 @@ void bench_client_parse(bench_client_opts *o, int argc, char **argv,
       o->threads = (unsigned)u;
     } else if (strcmp(a, "--sync") == 0) {
       o->sync = true;
+    } else if (strcmp(a, "--async") == 0) {
+      o->async = true;
     } else if ((v = flag_value(a, "tls_ca"))) {
       if (!*v)
         usage_error(false, false, "--tls_ca: want a PEM file");
@@ -289,6 +300,8 @@ void bench_client_parse(bench_client_opts *o, int argc, char **argv,
     usage_error(false, false, "--target is required");
   if (o->tls_server_name && !o->tls_ca)
     usage_error(false, false, "--tls_server_name needs --tls_ca");
+  if (o->sync && o->async)
+    usage_error(false, false, "--sync and --async exclude each other");
   if (o->rpc == BENCH_RPC_IDLE && o->inflight != 1)
     usage_error(false, false, "--rpc=idle makes one call per connection: "
                               "--inflight must be 1");
@@ -322,6 +335,8 @@ void bench_server_parse(bench_server_opts *o, int argc, char **argv,
       o->api = v;
     } else if (!has_api && strcmp(a, "--blocking") == 0) {
       o->blocking = true;
+    } else if (!has_api && strcmp(a, "--async") == 0) {
+      o->async = true;
     } else if ((v = flag_value(a, "tls_cert"))) {
       o->tls_cert = v;
     } else if ((v = flag_value(a, "tls_key"))) {

@@ -58,6 +58,8 @@ typedef struct bench_client_opts {
   double duration_s, warmup_s;
   unsigned threads; /* client threads, where the implementation has them */
   bool sync;        /* crpc: blocking API, one thread per call in flight */
+  bool async;       /* crpc: callback API on crpc_loops the client's own
+                       threads drive (--threads of them) */
   const char *tls_ca;          /* PEM CA: TLS on, server verified */
   const char *tls_server_name; /* name checked in the server certificate */
 } bench_client_opts;
@@ -73,6 +75,7 @@ typedef struct bench_server_opts {
   const char *api;  /* gRPC C++ only: "cq" or "callback"; NULL: default */
   const char *tls_cert, *tls_key; /* PEM: TLS on when both are set */
   bool blocking; /* crpc only: streaming handler on the worker pool */
+  bool async;    /* crpc only: served on a crpc_loop this program drives */
 } bench_server_opts;
 
 /* |has_api|: the gRPC C++ server (--api); otherwise crpc (--blocking). */

@@ -3,8 +3,13 @@
  *
  * Both methods are registered CRPC_HANDLER_NONBLOCKING, so they run inline
  * on the reactor thread (the fastest path, as gRPC's callback API):
- * UnaryCall once per call, StreamingCall once per received message. Responses carry response_size zero bytes, as gRPC's
- * own benchmark server sends.
+ * UnaryCall once per call, StreamingCall once per received message.
+ * Responses carry response_size zero bytes, as gRPC's own benchmark server
+ * sends.
+ *
+ * --async serves on a crpc_loop the main thread drives (one-descriptor
+ * mode): crpc starts no thread, and the same handlers run from inside our
+ * crpc_loop_run_once(). --threads is ignored.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -80,6 +85,13 @@ static const crpc_method *find_method(const char *path) {
   exit(1);
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
 static void check(int rv, const char *what) {
   if (rv != 0) {
     fprintf(stderr, "crpc-bench-server: %s: %s\n", what, crpc_strerror(rv));
@@ -102,6 +114,11 @@ int main(int argc, char **argv) {
 
   crpc_server_opts so = {0};
   so.reactor_threads = o.threads;
+  crpc_loop *loop = NULL;
+  if (o.async) {
+    check(crpc_loop_new(&loop, NULL), "crpc_loop_new");
+    so.loop = loop;
+  }
   crpc_server *s;
   check(crpc_server_new(&s, &so), "crpc_server_new");
   char addr[32];
@@ -124,9 +141,26 @@ int main(int argc, char **argv) {
     printf("%d\n", port);
   fflush(stdout);
 
-  int sig;
-  sigwait(&sigs, &sig);
+  if (!loop) {
+    int sig;
+    sigwait(&sigs, &sig);
+  } else {
+    /* crpc's wait is the whole turn (no poll() of crpc_loop_fd() in front
+     * of it: one system call per wake-up, not two). A signal handler that
+     * only sets a flag ends it: the signal interrupts epoll_wait, or the
+     * 100 ms bound notices it. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    while (!stop_requested)
+      check(crpc_loop_run_once(loop, 100), "crpc_loop_run_once");
+  }
+  /* On a loop, shutdown turns it itself until the calls are over. */
   crpc_server_shutdown(s, 0);
   crpc_server_free(s);
+  crpc_loop_free(loop);
   return 0;
 }

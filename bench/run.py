@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""Runs the crpc vs gRPC C++ benchmark of issue 5 and writes bench/RESULTS.md.
+"""Runs the crpc vs gRPC C++ benchmark (issues 5, 8); writes bench/RESULTS.md.
 
     /usr/bin/python3 bench/run.py --build-dir BUILD [--duration S]
         [--warmup S] [--repeats N] [--only SCENARIO,...] [--no-write]
 
 Builds nothing: BUILD is a configured and built tree (targets crpc-bench-*,
-grpcpp-bench-*, helloworld-server, crpc_shared). Every scenario runs for the
-pairs crpc client -> crpc server and C++ client -> C++ server, and the
-throughput scenarios also put both servers under the same load generators
-(h2load and the C++ client). Servers are pinned to CPU 0 and load to CPU 1
+grpcpp-bench-*, helloworld-server, uv-greeter-server, crpc_shared). Every
+scenario runs for the pairs crpc client -> crpc server and C++ client -> C++
+server, and the throughput scenarios also put both servers under the same
+load generators (h2load and the C++ client). The callback API (issue 8) runs
+in the same run: crpc-bench-client --async against crpc-bench-server --async
+(both on a crpc_loop their own thread drives), beside the blocking modes, and
+h2load loads the single-threaded libuv greeter against the threaded
+helloworld-server. Servers are pinned to CPU 0 and load to CPU 1
 with taskset (both to CPU 0 for the same-CPU figures), each run is repeated
 and the table shows medians and crpc / C++ ratios.
 
@@ -42,12 +46,20 @@ IDLE_CONNECTIONS = 1000
 
 # ---------------------------------------------------------------- scenarios
 # pairs: (load generator, server). Load generators: "crpc" and "grpcpp"
-# (the bench clients) and "h2load". Servers: "crpc", "grpcpp" (completion
-# queue API) and "grpcpp-cb" (callback API).
+# (the bench clients), "crpc-sync" and "crpc-async" (the crpc client with
+# --sync, --async) and "h2load". Servers: "crpc", "crpc-async" (--async: on
+# a crpc_loop), "grpcpp" (completion queue API), "grpcpp-cb" (callback API),
+# and for the greeter rows "uv-greeter" and "helloworld".
 OWN_PAIRS = [("crpc", "crpc"), ("grpcpp", "grpcpp")]
 SAME_LOAD = [("grpcpp", "crpc"), ("h2load", "crpc"), ("h2load", "grpcpp"),
              ("h2load", "grpcpp-cb")]
 STREAM_SAME_LOAD = [("grpcpp", "crpc")]
+# The callback API on both sides, in every scenario.
+ASYNC_OWN = [("crpc-async", "crpc-async")]
+# Which side the callback API's difference comes from (client only, server
+# only): where one stream or call decides the figure.
+ASYNC_SPLIT = [("crpc-async", "crpc"), ("crpc", "crpc-async")]
+GREETER_PATH = "/helloworld.Greeter/SayHello"
 
 
 def scenarios():
@@ -56,7 +68,8 @@ def scenarios():
         out.append(dict(name="unary-latency-" + ("same" if same else "cross"),
                         title="unary latency, 1 in flight, 0 B, " + where,
                         rpc="unary", c=1, k=1, req=0, resp=0, same_cpu=same,
-                        pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")],
+                        pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
+                        ASYNC_OWN + [("crpc-sync", "crpc")],
                         metrics=["p50_us", "p99_us", "calls_per_s"]))
     for c in (1, 4):
         for size, label in ((0, "0 B"), (KIB, "1 KiB")):
@@ -65,13 +78,15 @@ def scenarios():
                 title="unary throughput, %d conn x 100 in flight, %s" %
                 (c, label),
                 rpc="unary", c=c, k=100, req=size, resp=size, same_cpu=False,
-                pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD,
+                pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD +
+                ASYNC_OWN + [("h2load", "crpc-async")],
                 metrics=["calls_per_s", "calls_per_cpu_s"]))
     out.append(dict(name="unary-tput-tls-1x100-1k",
                     title="TLS unary throughput, 1 conn x 100 in flight, "
                     "1 KiB", rpc="unary", c=1, k=100, req=KIB, resp=KIB,
                     same_cpu=False, tls=True,
-                    pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD,
+                    pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD +
+                    ASYNC_OWN + [("h2load", "crpc-async")],
                     metrics=["calls_per_s"]))
     for where, same in (("cross-CPU", False), ("same-CPU", True)):
         out.append(dict(name="pingpong-" + ("same" if same else "cross"),
@@ -79,7 +94,8 @@ def scenarios():
                         rpc="streaming", c=1, k=1, req=0, resp=0,
                         same_cpu=same,
                         pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
-                        STREAM_SAME_LOAD,
+                        STREAM_SAME_LOAD + ASYNC_OWN +
+                        ([] if same else ASYNC_SPLIT),
                         metrics=["calls_per_s", "p50_us"]))
     for size, label in ((64 * KIB, "64k"), (MIB, "1m")):
         out.append(dict(name="stream-tput-" + label,
@@ -88,8 +104,20 @@ def scenarios():
                         rpc="streaming", c=1, k=1, req=size, resp=size,
                         same_cpu=False,
                         pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
-                        STREAM_SAME_LOAD,
+                        STREAM_SAME_LOAD + ASYNC_OWN,
                         metrics=["mb_per_s"]))
+    # helloworld SayHello("world") under h2load: uv-greeter-server (libuv,
+    # one thread) against helloworld-server (crpc's default threaded
+    # server: reactor threads, handlers on the worker pool), both pinned
+    # to the server CPU.
+    for c in (1, 4):
+        out.append(dict(name="greeter-%dx100" % c,
+                        title="helloworld SayHello, %d conn x 100 in flight "
+                        "(h2load)" % c, rpc="unary", c=c, k=100, req=0,
+                        resp=0, same_cpu=False, service="greeter",
+                        pairs=[("h2load", "uv-greeter"),
+                               ("h2load", "helloworld")],
+                        metrics=["calls_per_s", "calls_per_cpu_s"]))
     return out
 
 
@@ -117,9 +145,13 @@ METRIC_NAMES = {"calls_per_s": "calls/s", "p50_us": "p50 us",
                 "calls_per_cpu_s": "calls per server CPU-s",
                 "p99_us": "p99 us", "mb_per_s": "MB/s",
                 "rss_per_conn_kb": "KiB/conn"}
-SERVER_NAMES = {"crpc": "crpc", "grpcpp": "C++ cq", "grpcpp-cb": "C++ cb"}
+SERVER_NAMES = {"crpc": "crpc", "grpcpp": "C++ cq", "grpcpp-cb": "C++ cb",
+                "crpc-async": "crpc --async",
+                "uv-greeter": "uv-greeter-server (1 thread)",
+                "helloworld": "helloworld-server (threaded)"}
 LOAD_NAMES = {"crpc": "crpc client", "grpcpp": "C++ client",
-              "h2load": "h2load"}
+              "crpc-sync": "crpc client --sync",
+              "crpc-async": "crpc client --async", "h2load": "h2load"}
 
 
 class RunFailed(Exception):
@@ -138,7 +170,7 @@ class Tools:
         self.bin = {}
         for name in ("crpc-bench-server", "crpc-bench-client",
                      "grpcpp-bench-server", "grpcpp-bench-client",
-                     "helloworld-server"):
+                     "helloworld-server", "uv-greeter-server"):
             self.bin[name] = self._find(name)
         self.h2load = shutil.which("h2load")
         self.nghttp = shutil.which("nghttp")
@@ -149,7 +181,7 @@ class Tools:
                 break
 
     def _find(self, name):
-        for sub in ("bench", "examples/helloworld"):
+        for sub in ("bench", "examples/helloworld", "examples/libuv"):
             p = os.path.join(self.build, sub, name)
             if os.access(p, os.X_OK):
                 return p
@@ -159,18 +191,37 @@ class Tools:
         return None
 
     def has_server(self, kind):
-        return bool(self.bin["crpc-bench-server" if kind == "crpc"
-                             else "grpcpp-bench-server"])
+        return bool(self.bin[SERVER_BINS[kind]])
 
     def has_load(self, kind):
         if kind == "h2load":
             return bool(self.h2load and self.nghttp)
-        return bool(self.bin[kind + "-bench-client"])
+        return bool(self.bin[client_bin(kind)])
+
+
+SERVER_BINS = {"crpc": "crpc-bench-server", "crpc-async": "crpc-bench-server",
+               "grpcpp": "grpcpp-bench-server",
+               "grpcpp-cb": "grpcpp-bench-server",
+               "uv-greeter": "uv-greeter-server",
+               "helloworld": "helloworld-server"}
+
+
+def client_bin(load):
+    """crpc-sync and crpc-async are modes of crpc-bench-client."""
+    return ("crpc" if load.startswith("crpc") else load) + "-bench-client"
+
+
+def client_mode_flags(load):
+    return {"crpc-sync": ["--sync"], "crpc-async": ["--async"]}.get(load, [])
 
 
 def server_cmd(tools, kind, tls=None):
+    if kind in ("uv-greeter", "helloworld"):
+        return [tools.bin[SERVER_BINS[kind]], "--port=0"]
     if kind == "crpc":
         cmd = [tools.bin["crpc-bench-server"], "--port=0", "--threads=1"]
+    elif kind == "crpc-async":
+        cmd = [tools.bin["crpc-bench-server"], "--port=0", "--async"]
     else:
         api = "callback" if kind == "grpcpp-cb" else "cq"
         cmd = [tools.bin["grpcpp-bench-server"], "--port=0", "--threads=1",
@@ -291,10 +342,23 @@ def response_frame_len(resp_size):
     return len(grpc_frame(payload_field(1, resp_size) if resp_size else b""))
 
 
+# helloworld: HelloRequest{name = "world"} and its "Hello world" reply.
+GREETER_NAME = b"world"
+
+
+def greeter_request():
+    return b"\x0a" + varint(len(GREETER_NAME)) + GREETER_NAME
+
+
+def greeter_reply_frame_len():
+    reply = b"Hello " + GREETER_NAME
+    return len(grpc_frame(b"\x0a" + varint(len(reply)) + reply))
+
+
 # ---------------------------------------------------------------- runs
 
 def client_cmd(tools, load, sc, port, args, tls=None):
-    cmd = [tools.bin[load + "-bench-client"],
+    cmd = [tools.bin[client_bin(load)]] + client_mode_flags(load) + [
            "--target=127.0.0.1:%d" % port, "--rpc=" + sc["rpc"],
            "--connections=%d" % sc["c"], "--inflight=%d" % sc["k"],
            "--req_size=%d" % sc["req"], "--resp_size=%d" % sc["resp"],
@@ -346,12 +410,14 @@ def make_certs(d):
     return {"ca": ca, "cert": cert, "key": key}
 
 
-def verify_with_nghttp(tools, port, body_path, resp_size, scheme="http"):
+def verify_with_nghttp(tools, port, body_path, want, scheme="http",
+                       path=METHOD_PATH):
     """One call with nghttp: h2load counts any HTTP 200 as success, even
-    with grpc-status != 0, so check the answer is OK and sized right."""
+    with grpc-status != 0, so check the answer is OK and |want| bytes of
+    response frames."""
     cmd = [tools.nghttp, "-v", "-n", "-d", body_path,
            "-H", "content-type: application/grpc", "-H", "te: trailers",
-           "%s://127.0.0.1:%d%s" % (scheme, port, METHOD_PATH)]
+           "%s://127.0.0.1:%d%s" % (scheme, port, path)]
     p = subprocess.run(cmd, capture_output=True, timeout=20)
     out = p.stdout.decode(errors="replace")
     if p.returncode != 0 or ":status: 200" not in out:
@@ -362,22 +428,22 @@ def verify_with_nghttp(tools, port, body_path, resp_size, scheme="http"):
                         (m.group(1) if m else "missing"))
     got = sum(int(x) for x in
               re.findall(r"recv DATA frame <length=(\d+)", out))
-    want = response_frame_len(resp_size)
     if got != want:
         raise RunFailed("nghttp check: %d response bytes, want %d" %
                         (got, want))
 
 
-def h2load_cmd(tools, sc, port, body_path, args, scheme="http"):
+def h2load_cmd(tools, sc, port, body_path, args, scheme="http",
+               path=METHOD_PATH):
     return [tools.h2load, "-t", "1", "-c", str(sc["c"]), "-m", str(sc["k"]),
             "-D", "%dms" % round(args.duration * 1000),
             "--warm-up-time=%dms" % round(args.warmup * 1000),
             "-d", body_path, "-H", "content-type: application/grpc",
             "-H", "te: trailers",
-            "%s://127.0.0.1:%d%s" % (scheme, port, METHOD_PATH)]
+            "%s://127.0.0.1:%d%s" % (scheme, port, path)]
 
 
-def run_h2load(cmd, resp_size, inflight, timeout):
+def run_h2load(cmd, frame_len, inflight, timeout):
     try:
         p = subprocess.run(pinned(LOAD_CPU, cmd), capture_output=True,
                            text=True, timeout=timeout)
@@ -410,7 +476,7 @@ def run_h2load(cmd, resp_size, inflight, timeout):
     # A gRPC error is a trailers-only 200 with no DATA: every success must
     # have brought at least one full response frame (the data counter also
     # covers the warm-up, hence >=).
-    if int(d.group(1)) < succeeded * response_frame_len(resp_size):
+    if int(d.group(1)) < succeeded * frame_len:
         raise RunFailed("h2load: %s response bytes for %d calls: errors "
                         "disguised as 200s?" % (d.group(1), succeeded))
     return {"calls_per_s": float(m.group(1))}
@@ -443,6 +509,14 @@ class Bench:
             self.bodies[key] = path
         return self.bodies[key]
 
+    def greeter_body(self):
+        if "greeter" not in self.bodies:
+            path = os.path.join(self.tmp, "hello-world.bin")
+            with open(path, "wb") as f:
+                f.write(grpc_frame(greeter_request()))
+            self.bodies["greeter"] = path
+        return self.bodies["greeter"]
+
     def fail(self, label, msg):
         log("  FAILED %s: %s" % (label, msg))
         self.failures.append((label, msg))
@@ -465,14 +539,18 @@ class Bench:
             self.note_cmd(label + " [server]", srv.cmd)
             cpu0, wall0 = srv.cpu_s(), time.monotonic()
             if load == "h2load":
-                body = self.body(sc["req"], sc["resp"])
-                verify_with_nghttp(self.tools, srv.port, body, sc["resp"],
-                                   scheme)
+                if sc.get("service") == "greeter":
+                    body, path = self.greeter_body(), GREETER_PATH
+                    want = greeter_reply_frame_len()
+                else:
+                    body, path = self.body(sc["req"], sc["resp"]), METHOD_PATH
+                    want = response_frame_len(sc["resp"])
+                verify_with_nghttp(self.tools, srv.port, body, want, scheme,
+                                   path)
                 cmd = h2load_cmd(self.tools, sc, srv.port, body, self.args,
-                                 scheme)
+                                 scheme, path)
                 self.note_cmd(label, pinned(load_cpu, cmd))
-                res = run_h2load(cmd, sc["resp"], sc["c"] * sc["k"],
-                                 timeout)
+                res = run_h2load(cmd, want, sc["c"] * sc["k"], timeout)
             else:
                 cmd = client_cmd(self.tools, load, sc, srv.port, self.args,
                                  tls)
@@ -536,7 +614,7 @@ class Bench:
                     srv = Server(server_cmd(self.tools, server_kind),
                                  SERVER_CPU, self.tmp)
                     base = srv.rss_kb()
-                    cmd = [self.tools.bin[load + "-bench-client"],
+                    cmd = [self.tools.bin[client_bin(load)],
                            "--target=127.0.0.1:%d" % srv.port, "--rpc=idle",
                            "--connections=%d" % IDLE_CONNECTIONS]
                     self.note_cmd(label + " [server]", srv.cmd)
@@ -733,6 +811,8 @@ def build_table(bench, selected):
              "|---|---|---|---:|---|---:|---:|---:|---:|---|"]
     summary = []
     for sc in selected:
+        if sc.get("service") == "greeter":
+            continue  # build_greeter_table()
         for metric in sc["metrics"]:
             for comp, cside, c, best, gside, keys in bench.comparisons(
                     sc["name"], sc["pairs"], metric):
@@ -755,6 +835,121 @@ def build_table(bench, selected):
             lines.append(line)
             if mark:
                 summary.append(("memory", metric, comp, r, mark))
+    return lines, summary
+
+
+# ---------------------------------------------------------------- issue 8
+
+ASYNC_HEADER = [
+    "| scenario | metric | callback side | callback | baseline side | "
+    "baseline | callback / baseline | C++ side | C++ | callback / C++ | "
+    "client CPUs | server CPUs | target |",
+    "|---|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|"]
+
+
+def async_comparisons(bench, sc):
+    """(comparison, callback key, baseline key, C++ candidates): the
+    callback API against the blocking (or reactor-thread) mode it
+    replaces, each beside the best C++ figure for the same load."""
+    name, pairs = sc["name"], sc["pairs"]
+    own_cpp = [(name, "grpcpp", s) for s in ("grpcpp", "grpcpp-cb")
+               if ("grpcpp", s) in pairs]
+    out = []
+    if ("crpc-async", "crpc-async") in pairs:
+        out.append(("own", (name, "crpc-async", "crpc-async"),
+                    (name, "crpc", "crpc"), own_cpp))
+    if ("crpc-sync", "crpc") in pairs:
+        out.append(("sync", (name, "crpc-async", "crpc-async"),
+                    (name, "crpc-sync", "crpc"), own_cpp))
+    if ("crpc-async", "crpc") in pairs:
+        out.append(("client", (name, "crpc-async", "crpc"),
+                    (name, "crpc", "crpc"), own_cpp))
+    if ("crpc", "crpc-async") in pairs:
+        out.append(("server", (name, "crpc", "crpc-async"),
+                    (name, "crpc", "crpc"), own_cpp))
+    if ("h2load", "crpc-async") in pairs:
+        out.append(("h2load", (name, "h2load", "crpc-async"),
+                    (name, "h2load", "crpc"),
+                    [(name, "h2load", s) for s in ("grpcpp", "grpcpp-cb")
+                     if ("h2load", s) in pairs]))
+    return out
+
+
+# Issue 8's targets for the callback API: at least as good as the mode it
+# replaces on every row, and ping-pong across CPUs 1.5x gRPC C++.
+ASYNC_CPP_TARGETS = {("pingpong-cross", "calls_per_s", "own"): 1.5}
+
+
+def key_side(key):
+    return "%s -> %s server" % (LOAD_NAMES[key[1]], SERVER_NAMES[key[2]])
+
+
+def mark_at_least(r, bound, metric):
+    """Whether ratio |r| is at least as good as |bound| (for a latency,
+    at most 1/bound)."""
+    if r is None:
+        return "n/a"
+    ok = r <= 1 / bound if lower_is_better(metric) else r >= bound
+    return "met" if ok else "MISSED"
+
+
+def build_async_table(bench, selected):
+    lines = list(ASYNC_HEADER)
+    summary = []
+    for sc in selected:
+        for metric in sc["metrics"]:
+            for comp, ck, bk, cpp_keys in async_comparisons(bench, sc):
+                c, b = bench.median(ck, metric), bench.median(bk, metric)
+                best = best_of([(k, bench.median(k, metric))
+                                for k in cpp_keys], metric)
+                r_base, r_cpp = ratio(c, b), ratio(c, best[1])
+                marks = ["vs baseline %s" % mark_at_least(r_base, 1.0,
+                                                          metric)]
+                bound = ASYNC_CPP_TARGETS.get((sc["name"], metric, comp))
+                if bound:
+                    marks.append("vs C++ >= %.2g: %s" % (
+                        bound, mark_at_least(r_cpp, bound, metric)))
+                mark = "; ".join(marks)
+                summary.append((sc["name"], metric, key_side(ck),
+                                key_side(bk), r_base, r_cpp, mark))
+                cpus = [bench.cpu(k, "client_cpu") for k in (ck, bk)]
+                srv = [bench.cpu(k, "server_cpu") for k in (ck, bk)]
+                lines.append(
+                    "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+                    "%s / %s | %s / %s | %s |" % (
+                        sc["title"], METRIC_NAMES[metric], key_side(ck),
+                        fmt(c), key_side(bk), fmt(b),
+                        "%.2f" % r_base if r_base is not None else "n/a",
+                        key_side(best[0]) if best[0] else "C++", fmt(best[1]),
+                        "%.2f" % r_cpp if r_cpp is not None else "n/a",
+                        cpu_str(cpus[0]), cpu_str(cpus[1]), cpu_str(srv[0]),
+                        cpu_str(srv[1]), mark))
+    return lines, summary
+
+
+def build_greeter_table(bench, selected):
+    lines = ["| scenario | metric | uv-greeter-server (1 thread) | "
+             "helloworld-server (threaded) | uv / threaded | server CPUs "
+             "(uv / threaded) | target |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    summary = []
+    for sc in selected:
+        if sc.get("service") != "greeter":
+            continue
+        uk, tk = (sc["name"], "h2load", "uv-greeter"), (sc["name"], "h2load",
+                                                       "helloworld")
+        for metric in sc["metrics"]:
+            u, t = bench.median(uk, metric), bench.median(tk, metric)
+            r = ratio(u, t)
+            mark = ""
+            if metric == "calls_per_cpu_s":
+                mark = ">= 1: " + mark_at_least(r, 1.0, metric)
+                summary.append((sc["name"], metric, r, mark))
+            lines.append("| %s | %s | %s | %s | %s | %s / %s | %s |" % (
+                sc["title"], METRIC_NAMES[metric], fmt(u), fmt(t),
+                "%.2f" % r if r is not None else "n/a",
+                cpu_str(bench.cpu(uk, "server_cpu")),
+                cpu_str(bench.cpu(tk, "server_cpu")), mark))
     return lines, summary
 
 
@@ -801,7 +996,7 @@ def machine_info(build_dir):
 
 
 def write_results(path, bench, selected, lines, summary, info, argv,
-                  elapsed):
+                  elapsed, async_tab, greeter_tab):
     fp = getattr(bench, "footprint", {})
     out = ["# crpc vs gRPC C++: benchmark results", "",
            "Generated by `bench/run.py`; do not edit by hand (rerun it).", "",
@@ -842,6 +1037,41 @@ def write_results(path, bench, selected, lines, summary, info, argv,
                  "grpcpp": "same load: C++ client",
                  "h2load": "same load: h2load"}[comp],
                 "%.2f" % r if r is not None else "n/a", mark))
+    out += [""]
+    alines, asummary = async_tab
+    glines, gsummary = greeter_tab
+    out += ["## Callback API (issue 8)", "",
+            "The callback API on a program-driven loop: `crpc-bench-client "
+            "--async` (the client's thread drives a `crpc_loop`: unary "
+            "through the generated `__call_async`, ping-pong through "
+            "`crpc_call_start_cb` + `crpc_call_write_async`) against "
+            "`crpc-bench-server --async` (one `crpc_loop` on the main thread, "
+            "NONBLOCKING handlers, no crpc thread). The *baseline* is the "
+            "mode it replaces, in this same run: `crpc client -> crpc server` "
+            "is the table above's row (unary: async calls completed on crpc's "
+            "client reactor thread; streaming: the blocking API; server: one "
+            "reactor thread), `--sync` the blocking unary API. *C++* is the "
+            "best gRPC C++ figure for the same load (own client and server, "
+            "or h2load). CPUs: callback side / baseline side.", ""]
+    out += alines + [""]
+    out += ["## libuv greeter (issue 8)", "",
+            "h2load calls helloworld `SayHello(\"world\")` on "
+            "`uv-greeter-server` (libuv, one thread, crpc starts none) and on "
+            "`helloworld-server` (crpc's default threaded server: reactor "
+            "threads, handler on the worker pool), each pinned to CPU %s; "
+            "*calls per server CPU-s* as above." % SERVER_CPU, ""]
+    out += glines + [""]
+    out += ["## Targets (issue 8)", ""]
+    for name, metric, cside, bside, rb, rc, mark in asummary:
+        out.append("- %s, %s: %s vs %s: %s, vs C++ %s: %s" % (
+            name, METRIC_NAMES[metric], cside, bside,
+            "%.2f" % rb if rb is not None else "n/a",
+            "%.2f" % rc if rc is not None else "n/a", mark))
+    for name, metric, r, mark in gsummary:
+        out.append("- %s, %s: uv-greeter-server / helloworld-server %s, "
+                   "target %s" % (name, METRIC_NAMES[metric],
+                                  "%.2f" % r if r is not None else "n/a",
+                                  mark))
     out += [""]
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "NOTES.md")
@@ -891,7 +1121,8 @@ def write_results(path, bench, selected, lines, summary, info, argv,
     out += ["```", "",
             "`req-R-S.bin` is a gRPC-framed SimpleRequest (5-byte prefix, "
             "then response_size = S and a payload of R zero bytes), written "
-            "by run.py; TLS rows use a throw-away CA (`ca.pem`) and a P-256 "
+            "by run.py, `hello-world.bin` a gRPC-framed HelloRequest{name = "
+            "\"world\"}; TLS rows use a throw-away CA (`ca.pem`) and a P-256 "
             "server certificate for localhost made with `openssl`; each h2load run is preceded by one `nghttp` call "
             "that checks `grpc-status: 0` and the response size, because "
             "h2load counts any HTTP 200 as a success.", ""]
@@ -958,15 +1189,29 @@ def main():
     finally:
         elapsed = time.monotonic() - t0
     lines, summary = build_table(bench, selected)
+    async_tab = build_async_table(bench, selected)
+    greeter_tab = build_greeter_table(bench, selected)
     print("\n".join(lines))
+    print("\n".join(async_tab[0]))
+    print("\n".join(greeter_tab[0]))
     for name, metric, comp, r, mark in summary:
         print("target %-22s %-9s %-7s ratio %-6s %s" % (
             name, METRIC_NAMES[metric], comp,
             "%.2f" % r if r is not None else "n/a", mark))
+    for name, metric, cside, bside, rb, rc, mark in async_tab[1]:
+        print("issue 8 %-18s %-9s %s vs %s: %s, vs C++ %s: %s" % (
+            name, METRIC_NAMES[metric], cside, bside,
+            "%.2f" % rb if rb is not None else "n/a",
+            "%.2f" % rc if rc is not None else "n/a", mark))
+    for name, metric, r, mark in greeter_tab[1]:
+        print("issue 8 %-18s %-9s uv / threaded %s: %s" % (
+            name, METRIC_NAMES[metric], "%.2f" % r if r is not None
+            else "n/a", mark))
     print("elapsed %.1f min" % (elapsed / 60))
     if not args.no_write:
         write_results(args.results, bench, selected, lines, summary,
-                      machine_info(args.build_dir), sys.argv, elapsed)
+                      machine_info(args.build_dir), sys.argv, elapsed,
+                      async_tab, greeter_tab)
         log("wrote " + args.results)
     shutil.rmtree(bench.tmp, ignore_errors=True)
     if bench.failures:
