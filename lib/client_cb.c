@@ -151,11 +151,13 @@ int crpc_call_write_async(crpc_call *c, const ProtobufCMessage *msg,
   if (rv != 0) {
     pthread_mutex_lock(&c->mu);
     if (!c->done) {
-      crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
-                       rv == CRPC_ETOOBIG
-                           ? "message larger than the send limit (%zu)"
-                           : "out of memory packing a message%.0zu",
-                       c->max_send);
+      if (rv == CRPC_ETOOBIG)
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "message larger than the send limit (%zu)",
+                         c->max_send);
+      else
+        crpc__status_set(&c->status, CRPC_RESOURCE_EXHAUSTED,
+                         "out of memory packing a message");
       c->cancel_requested = true;
       crpc__call_kick_locked(c);
     }

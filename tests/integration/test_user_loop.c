@@ -65,7 +65,6 @@ static crpc_code echo(crpc_call *call, const ProtobufCMessage *reqm,
 static crpc_channel *forward_ch; /* to this process's own server */
 static int silent_answered;
 static int silent_calls; /* handler invocations (the loop's thread) */
-static int atomic_silent_calls(void) { return silent_calls; }
 
 typedef struct fwd {
   crpc_call *call;
@@ -749,9 +748,9 @@ static void free_with_calls_in_flight(driver *d) {
   }
   /* until the server holds the three silent calls */
   int64_t end = now_ms() + WAIT_MS;
-  while (atomic_silent_calls() < 3 && now_ms() < end)
+  while (silent_calls < 3 && now_ms() < end)
     drive(w.loop, d, 50);
-  assert_int_equal(atomic_silent_calls(), 3);
+  assert_int_equal(silent_calls, 3);
   crpc_channel_free(w.ch);
   assert_int_equal(inflight_done, 6); /* before the free returned */
   w.ch = NULL;
