@@ -85,8 +85,9 @@ void crpc__call_wait(crpc_call *c) {
     return;
   }
   wait_arg w = {c, c->events};
+  unsigned rounds = crpc__loop_rounds(c->loop); /* with mu: see loop.h */
   pthread_mutex_unlock(&c->mu);
-  crpc__loop_wait(c->loop, call_changed, &w);
+  crpc__loop_wait(c->loop, rounds, call_changed, &w);
   pthread_mutex_lock(&c->mu);
 }
 

@@ -19,10 +19,20 @@
 
 
 enum { DRIVER_NONE, DRIVER_POOL, DRIVER_CALLER };
-/* After a caller lets go, the pool thread leaves the loop alone this long
- * (unless work is posted), so a caller making call after call keeps
- * running it itself. Timers may fire this much late meanwhile. */
+/* After a caller lets go, the pool thread leaves the loop alone for a
+ * grace period (unless work is posted, an async call is in flight or a
+ * timer comes due), so a caller making call after call keeps running it
+ * itself, with no thread hop. The grace starts at CALLER_GRACE_MS and
+ * doubles each time the pool thread finds a caller still at it, up to
+ * CALLER_GRACE_MAX_MS: while blocking callers keep the loop busy the
+ * pool thread looks a few times a second, not every 2 ms. What waits for
+ * the pool meanwhile is only what nobody waits for: a PING or a GOAWAY
+ * on a connection without calls. */
 #define CALLER_GRACE_MS 2
+#define CALLER_GRACE_MAX_MS 256
+/* A follower's wait is woken by the broadcast after each round; this
+ * bound is a safety net only, never the mechanism. */
+#define FOLLOWER_WAIT_MAX_MS 1000
 
 static __thread const crpc__loop *current_loop;
 static __thread const crpc__loop *pool_of; /* set on a loop's own thread */
@@ -61,6 +71,8 @@ int crpc__loop_new(crpc__loop **out, const crpc_mem *mem) {
   pthread_mutex_init(&l->drive_mu, NULL);
   pthread_cond_init(&l->drive_cv, NULL);
   pthread_cond_init(&l->pool_cv, NULL);
+  l->grace_ms = CALLER_GRACE_MS;
+  l->released_due_ms = INT64_MAX;
   *out = l;
   return 0;
 fail_watch:
@@ -470,12 +482,43 @@ static void wake_fd(crpc__loop *l) {
   CRPC__UNUSED(r);
 }
 
-/* drive_mu held */
+/* The next timer's absolute time, INT64_MAX: none [loop]. */
+static int64_t next_due(const crpc__loop *l) {
+  int64_t when = l->nheap ? l->heap[0]->when_ms : INT64_MAX;
+  for (const crpc__timer *t = l->spill; t; t = t->spill_next)
+    if (t->when_ms < when)
+      when = t->when_ms;
+  return when;
+}
+
+/* Absolute CLOCK_REALTIME time |ms| from now, for pthread_cond_timedwait. */
+static struct timespec after_ms(int64_t ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += (time_t)(ms / 1000);
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
+/* Ends a round run by a caller or the pool thread: followers look again
+ * (drive_mu held, the round's changes already made). */
+static void round_done(crpc__loop *l) {
+  l->rounds++;
+  if (l->followers)
+    pthread_cond_broadcast(&l->drive_cv);
+}
+
+/* drive_mu held, by the thread that drove the loop until now (so it may
+ * still read the timers). */
 static void let_go(crpc__loop *l) {
   l->driver = DRIVER_NONE;
   l->released_ms = crpc__now_ms();
-  if (l->followers)
-    pthread_cond_broadcast(&l->drive_cv);
+  l->released_due_ms = next_due(l);
+  round_done(l);
   if (l->background) /* async calls need someone to run the loop now */
     pthread_cond_signal(&l->pool_cv);
 }
@@ -510,7 +553,8 @@ void crpc__loop_leave(crpc__loop *l) {
   pthread_mutex_unlock(&l->drive_mu);
 }
 
-void crpc__loop_wait(crpc__loop *l, bool (*ready)(void *), void *arg) {
+void crpc__loop_wait(crpc__loop *l, unsigned rounds_seen,
+                     bool (*ready)(void *), void *arg) {
   pthread_mutex_lock(&l->drive_mu);
   if (l->driver == DRIVER_NONE) {
     l->driver = DRIVER_CALLER;
@@ -528,19 +572,26 @@ void crpc__loop_wait(crpc__loop *l, bool (*ready)(void *), void *arg) {
     l->yield_asked = true; /* hand the loop to us after this round */
     wake_fd(l);
   }
-  /* the one running the loop broadcasts after each round; the short
-   * timeout only covers a round that ended before we got here */
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_nsec += 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
+  /* The one running the loop broadcasts after each round. A round that
+   * ended after the caller last looked (|rounds_seen|, read with the
+   * call's lock held, before any change it waits for could be made) may
+   * have made that change: then look again at once. Otherwise the change
+   * is still to come, and the round that makes it ends with a broadcast
+   * we are already waiting for. */
+  if (l->rounds == rounds_seen) {
+    struct timespec ts = after_ms(FOLLOWER_WAIT_MAX_MS);
+    l->followers++;
+    pthread_cond_timedwait(&l->drive_cv, &l->drive_mu, &ts);
+    l->followers--;
   }
-  l->followers++;
-  pthread_cond_timedwait(&l->drive_cv, &l->drive_mu, &ts);
-  l->followers--;
   pthread_mutex_unlock(&l->drive_mu);
+}
+
+unsigned crpc__loop_rounds(crpc__loop *l) {
+  pthread_mutex_lock(&l->drive_mu);
+  unsigned r = l->rounds;
+  pthread_mutex_unlock(&l->drive_mu);
+  return r;
 }
 
 bool crpc__loop_on_own_thread(const crpc__loop *l) { return pool_of == l; }
@@ -598,36 +649,46 @@ static void run_shared(crpc__loop *l) {
       pthread_mutex_lock(&l->drive_mu);
       continue;
     }
-    int64_t now = crpc__now_ms();
-    if (l->driver != DRIVER_NONE ||
-        (!l->urgent && !l->followers && !l->background &&
-         now < l->released_ms + CALLER_GRACE_MS)) {
-      /* a caller runs it, or just did: look again in a moment (a caller
-       * letting go does not wake us, to spare a thread switch a call) */
-      if (l->driver != DRIVER_NONE)
-        now = l->released_ms = crpc__now_ms();
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)(l->released_ms + CALLER_GRACE_MS - now) * 1000000L;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
+    if (l->driver != DRIVER_NONE) {
+      /* a caller runs it: look again after the grace, a longer one each
+       * time a caller is found at it (a caller letting go does not wake
+       * us, to spare a thread switch a call) */
+      struct timespec ts = after_ms(l->grace_ms);
       pthread_cond_timedwait(&l->pool_cv, &l->drive_mu, &ts);
+      if (l->driver != DRIVER_NONE || l->released_ms + l->grace_ms >
+                                          crpc__now_ms())
+        l->grace_ms = l->grace_ms * 2 > CALLER_GRACE_MAX_MS
+                          ? CALLER_GRACE_MAX_MS
+                          : l->grace_ms * 2;
       continue;
+    }
+    if (!l->urgent && !l->followers && !l->background) {
+      /* a caller just let go: it may be back at once; but a timer that
+       * comes due meanwhile is ours to run */
+      int64_t until = l->released_ms + l->grace_ms;
+      if (l->released_due_ms < until)
+        until = l->released_due_ms;
+      int64_t now = crpc__now_ms();
+      if (now < until) {
+        struct timespec ts = after_ms(until - now);
+        pthread_cond_timedwait(&l->pool_cv, &l->drive_mu, &ts);
+        continue;
+      }
     }
     l->driver = DRIVER_POOL;
     l->urgent = false;
+    l->grace_ms = CALLER_GRACE_MS;
     pthread_mutex_unlock(&l->drive_mu);
     crpc__loop_run_once(l, -1);
     pthread_mutex_lock(&l->drive_mu);
     bool yield = l->yield_asked;
     l->yield_asked = false;
     l->driver = DRIVER_NONE;
-    if (yield)
-      l->released_ms = crpc__now_ms(); /* a caller takes over now */
-    if (l->followers)
-      pthread_cond_broadcast(&l->drive_cv);
+    if (yield) { /* a caller takes over now */
+      l->released_ms = crpc__now_ms();
+      l->released_due_ms = next_due(l);
+    }
+    round_done(l);
   }
   pthread_mutex_unlock(&l->drive_mu);
   const crpc__loop *prev = current_loop;

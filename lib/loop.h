@@ -94,9 +94,15 @@ bool crpc__loop_try_enter(crpc__loop *loop);
 void crpc__loop_leave(crpc__loop *loop);
 /* Caller, holding no call lock: waits for something to happen on the loop,
  * running one round of it if nobody else does (unless ready(arg) says the
- * wait is already over). Returns after that round or when the one who runs
- * it reports progress; check the condition again. */
-void crpc__loop_wait(crpc__loop *loop, bool (*ready)(void *), void *arg);
+ * wait is already over). Returns after that round, or when a round run by
+ * someone else ends (at once if one ended since |rounds_seen|, from
+ * crpc__loop_rounds() taken while the condition was last checked); check
+ * the condition again. No timer polls: a round's end is the wake-up (a
+ * bound of a second is only a safety net). */
+void crpc__loop_wait(crpc__loop *loop, unsigned rounds_seen,
+                     bool (*ready)(void *), void *arg);
+/* Rounds ended so far (any thread; callers may hold a call lock). */
+unsigned crpc__loop_rounds(crpc__loop *loop);
 /* A loop the program drives (crpc/loop.h): only its thread may run it;
  * crpc__loop_may_drive() says whether the caller may wait by running it
  * (true for crpc's own loops). */

@@ -39,6 +39,9 @@ struct crpc__loop {
   bool yield_asked;        /* a caller wants the pool thread's role */
   bool urgent;             /* work was posted while nobody ran the loop */
   int64_t released_ms;     /* when a caller last let go of the loop */
+  int64_t released_due_ms; /* the next timer then (INT64_MAX: none) */
+  int64_t grace_ms;        /* the pool thread's grace (loop.c) */
+  unsigned rounds;         /* rounds ended by callers or the pool */
   int background;          /* work in flight that no caller waits for */
   crpc__task *phead, *ptail; /* [mu] tasks only the loop's thread runs */
   /* A loop the program drives (crpc/loop.h; loop_user.c). */

@@ -187,7 +187,10 @@ typedef struct crpc_call_callbacks {
                      void *user_data);
   /** Optional: the message of crpc_call_write_async() was handed to
    * HTTP/2 (|ok|), or the call ended first (!|ok|). The next write may be
-   * issued from here. */
+   * issued from here. When a write finishes and a message arrives in the
+   * same turn of the loop, on_message may run first: a write issued from
+   * on_message before this callback gets CRPC_ESTATE. The order of
+   * on_message and on_write_done is not guaranteed; on_done is last. */
   void (*on_write_done)(crpc_call *call, bool ok, void *user_data);
   /** Required: the call ended, with |st| (borrowed) and the trailers in
    * crpc_call_trailing_metadata(); called exactly once, last. The call
