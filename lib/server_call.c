@@ -582,7 +582,9 @@ static void crpc__server_on_data(crpc_call *c) {
 }
 
 /* The closing invocation: req NULL; resp set for client streaming unless
- * the call was cancelled (then the handler only cleans up). */
+ * the call was cancelled (then the handler only cleans up). Unless it was
+ * cancelled, the handler may crpc_call_defer() there: the status (and the
+ * response) then wait for crpc_call_answer(). */
 static void inline_stream_close(crpc_call *c, bool cancelled) {
   if (c->final_invoked)
     return;
@@ -593,8 +595,17 @@ static void inline_stream_close(crpc_call *c, bool cancelled) {
     complete(c, CRPC_RESOURCE_EXHAUSTED, NULL);
     return;
   }
+  c->in_inline = !cancelled;
   crpc_code code = invoke(c, NULL, resp);
-  if (!cancelled)
+  c->in_inline = false;
+  if (cancelled)
+    return;
+  pthread_mutex_lock(&c->mu);
+  bool deferred = c->deferred;
+  if (deferred)
+    c->deferred_resp = resp; /* crpc_call_answer() completes it */
+  pthread_mutex_unlock(&c->mu);
+  if (!deferred)
     complete(c, code, resp);
 }
 

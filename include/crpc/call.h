@@ -82,13 +82,15 @@ CRPC_API int crpc_call_on_cancel(crpc_call *call, crpc_call_cancel_cb cb,
 
 /**
  * Server, from inside a CRPC_HANDLER_NONBLOCKING unary or server-streaming
- * handler: the call is answered later, with crpc_call_answer(), instead of
+ * handler, or the closing invocation (|req| NULL, not cancelled) of a
+ * NONBLOCKING client-streaming or bidi one: the call is answered later,
+ * with crpc_call_answer(), instead of
  * when the handler returns (whose return value is then ignored). This is
  * the asynchronous handler: it may start other work (an async call on the
  * same loop, a job on a thread of its own) and answer when that is done.
  * The response message the handler got stays valid until then (fill it
- * before answering; a server-streaming handler may crpc_call_write()
- * meanwhile); the request does not: copy what you need from it before
+ * before answering; a server-streaming or bidi handler may
+ * crpc_call_write() meanwhile); the request does not: copy what you need from it before
  * returning. Every deferred call must be answered exactly once, even one
  * that was cancelled meanwhile (crpc_call_on_cancel() tells you; that
  * answer is discarded): the answer is what frees the call.

@@ -141,6 +141,38 @@ static crpc_code bidi_echo(crpc_call *call, const ProtobufCMessage *reqm,
   return CRPC_OK;
 }
 
+/* Streaming handlers that defer their status from the closing invocation
+ * (req NULL) and are answered later by the test: on the loop's thread for
+ * bidi (after one more write), from another thread for client streaming. */
+static const crpc_method m_bidi_late = {"/crpc.itest.Echo/BidiLate",
+                                        CRPC_BIDI_STREAMING,
+                                        &crpc__itest__echo_request__descriptor,
+                                        &crpc__itest__echo_reply__descriptor};
+static const crpc_method m_sum_late = {"/crpc.itest.Echo/SumLate",
+                                       CRPC_CLIENT_STREAMING,
+                                       &crpc__itest__echo_request__descriptor,
+                                       &crpc__itest__echo_reply__descriptor};
+static crpc_call *late_call;   /* deferred, waiting for the test's answer */
+static ProtobufCMessage *late_resp;
+static int late_msgs, late_early_defer;
+
+static crpc_code late_handler(crpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage *respm, void *ud) {
+  (void)ud;
+  if (reqm) {
+    late_msgs++;
+    /* not from a per-message invocation */
+    late_early_defer += crpc_call_defer(call) == CRPC_ESTATE;
+    if (strcmp(crpc_call_method(call), m_bidi_late.path) == 0) /* echo */
+      return bidi_echo(call, reqm, respm, NULL);
+    return CRPC_OK;
+  }
+  assert_int_equal(crpc_call_defer(call), 0);
+  late_call = call;
+  late_resp = respm;
+  return CRPC_INTERNAL; /* ignored: deferred */
+}
+
 /* ---- socket-callback mode: a poll() driver, as an adapter would be ---- */
 
 typedef struct driver {
@@ -288,6 +320,12 @@ static void world_start(world *w, driver *d) {
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_register(w->srv, &m_bidi, bidi_echo,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_bidi_late, late_handler,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_sum_late, late_handler,
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_listen(w->srv, "127.0.0.1:0", NULL, &w->port),
@@ -635,6 +673,87 @@ static void callback_callback_streams(void **state) {
   callback_streams(&d);
 }
 
+static void *answer_sum(void *arg) {
+  crpc_call *call = arg;
+  Crpc__Itest__EchoReply *resp = (void *)late_resp;
+  char text[32];
+  snprintf(text, sizeof text, "got %d", late_msgs);
+  resp->text = crpc_call_arena_strdup(call, text);
+  resp->index = late_msgs;
+  assert_int_equal(crpc_call_answer(call, CRPC_OK), 0);
+  return NULL;
+}
+
+/* Client-streaming and bidi handlers that defer their status. */
+static void deferred_stream_status(driver *d) {
+  world w;
+  world_start(&w, d);
+  /* bidi: three echoes, then the test writes once more and answers */
+  late_call = NULL;
+  late_msgs = late_early_defer = 0;
+  stream_state ss = {.to_send = 3};
+  assert_int_equal(crpc_call_start_cb(&ss.call, w.ch, &m_bidi_late, NULL,
+                                      &stream_cbs, &ss),
+                   0);
+  send_next(&ss);
+  int64_t end = now_ms() + WAIT_MS;
+  while ((!late_call || ss.received < 3) && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_non_null(late_call);
+  for (int i = 0; i < 5; i++) /* the status waits for the answer */
+    drive(w.loop, d, 0);
+  assert_false(ss.done);
+  Crpc__Itest__EchoReply r = CRPC__ITEST__ECHO_REPLY__INIT;
+  r.text = "late";
+  assert_true(crpc_call_write(late_call, &r.base));
+  crpc_call_set_status_message(late_call, "answered late");
+  assert_int_equal(crpc_call_answer(late_call, CRPC_NOT_FOUND), 0);
+  end = now_ms() + WAIT_MS;
+  while (!ss.done && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_true(ss.done);
+  assert_int_equal(ss.code, CRPC_NOT_FOUND);
+  assert_int_equal(ss.received, 4);
+  assert_string_equal(ss.last, "late");
+  assert_int_equal(late_early_defer, 3);
+  /* client streaming: answered from another thread, with the response */
+  late_call = NULL;
+  late_msgs = late_early_defer = 0;
+  stream_state cs = {.to_send = 4};
+  assert_int_equal(crpc_call_start_cb(&cs.call, w.ch, &m_sum_late, NULL,
+                                      &stream_cbs, &cs),
+                   0);
+  send_next(&cs);
+  end = now_ms() + WAIT_MS;
+  while (!late_call && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_non_null(late_call);
+  assert_false(cs.done);
+  pthread_t t;
+  pthread_create(&t, NULL, answer_sum, late_call);
+  pthread_join(t, NULL);
+  end = now_ms() + WAIT_MS;
+  while (!cs.done && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_true(cs.done);
+  assert_int_equal(cs.code, CRPC_OK);
+  assert_int_equal(cs.received, 1);
+  assert_string_equal(cs.last, "got 4");
+  assert_int_equal(late_early_defer, 4);
+  world_stop(&w);
+}
+
+static void one_fd_deferred_stream_status(void **state) {
+  (void)state;
+  deferred_stream_status(NULL);
+}
+
+static void callback_deferred_stream_status(void **state) {
+  (void)state;
+  driver d;
+  deferred_stream_status(&d);
+}
+
 /* The callback API on crpc's own threads: a threaded server, a channel on
  * the shared client reactor threads; callbacks run there. */
 typedef struct pooled {
@@ -832,6 +951,8 @@ int main(void) {
       cmocka_unit_test(one_fd_callback_streams),
       cmocka_unit_test(callback_callback_streams),
       cmocka_unit_test(pool_callback_stream),
+      cmocka_unit_test(one_fd_deferred_stream_status),
+      cmocka_unit_test(callback_deferred_stream_status),
       cmocka_unit_test(one_fd_free_in_flight),
       cmocka_unit_test(callback_free_in_flight),
       cmocka_unit_test(wrong_thread),
