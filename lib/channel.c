@@ -547,9 +547,27 @@ static void shutdown_task(void *arg) {
     signal_done(ch);
 }
 
+static void channel_free_now(crpc_channel *ch);
+
+static void channel_free_task(void *arg) { channel_free_now(arg); }
+
 void crpc_channel_free(crpc_channel *ch) {
   if (!ch)
     return;
+  if (ch->loop_idx < 0 && crpc__loop_in_round(ch->loop)) {
+    /* from inside one of its loop's callbacks (the program's loop): the
+     * stack may still hold the connection that called us. Close and free
+     * once the callbacks have unwound, in the loop's own work. */
+    ch->free_task.fn = channel_free_task;
+    ch->free_task.arg = ch;
+    ch->free_task.heap = false;
+    crpc__loop_post_own(ch->loop, &ch->free_task);
+    return;
+  }
+  channel_free_now(ch);
+}
+
+static void channel_free_now(crpc_channel *ch) {
   ch->shutdown_task.fn = shutdown_task;
   ch->shutdown_task.arg = ch;
   crpc__loop_post_task(ch->loop, &ch->shutdown_task);

@@ -55,6 +55,7 @@ struct crpc_channel {
   char last_error[256];
   bool shutting_down;
   crpc__task shutdown_task;
+  crpc__task free_task; /* crpc_channel_free() from inside a callback */
   size_t nconns;     /* [loop] connections not yet destroyed */
   pthread_mutex_t done_mu; /* crpc_channel_free waits for the loop's */
   pthread_cond_t done_cv;  /* last word on this channel */

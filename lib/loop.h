@@ -103,6 +103,9 @@ void crpc__loop_wait(crpc__loop *loop, unsigned rounds_seen,
                      bool (*ready)(void *), void *arg);
 /* Rounds ended so far (any thread; callers may hold a call lock). */
 unsigned crpc__loop_rounds(crpc__loop *loop);
+/* Whether the calling thread is inside one of |l|'s rounds (its I/O,
+ * tasks, timers or callbacks). */
+bool crpc__loop_in_round(const crpc__loop *l);
 /* A loop the program drives (crpc/loop.h): only its thread may run it;
  * crpc__loop_may_drive() says whether the caller may wait by running it
  * (true for crpc's own loops). */

@@ -68,7 +68,5 @@ void crpc__loop_report_timer(crpc__loop *l);
 int64_t crpc__loop_wants_ms(crpc__loop *l);
 /* Tells the program (socket-callback mode) what |io| is watched for. */
 int crpc__loop_report_io(crpc__loop *l, crpc__io *io);
-/* Whether the calling thread is inside one of |l|'s rounds. */
-bool crpc__loop_in_round(const crpc__loop *l);
 
 #endif

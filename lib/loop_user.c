@@ -49,10 +49,16 @@ int crpc_loop_new(crpc_loop **out, const crpc_loop_opts *opts) {
   return 0;
 }
 
+static bool wrong_thread(const crpc__loop *l);
+
 void crpc_loop_free(crpc_loop *loop) {
   crpc__loop *l = L(loop);
   if (!l)
     return;
+  /* what is still to run: a server or channel freed from inside a
+   * callback of the last turn finishes its free here */
+  if (!crpc__loop_in_round(l) && !wrong_thread(l))
+    crpc__loop_run_own_now(l);
   crpc__free(l->mem, l->fdmap);
   l->fdmap = NULL;
   crpc__loop_free(l);

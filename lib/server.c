@@ -366,9 +366,29 @@ void crpc_server_wait(crpc_server *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+static void server_free_now(crpc_server *s);
+
+static void server_free_task(void *arg) { server_free_now(arg); }
+
 void crpc_server_free(crpc_server *s) {
   if (!s)
     return;
+  if (s->opts.loop && s->threads &&
+      crpc__loop_in_round(s->threads[0].loop)) {
+    /* from inside one of its loop's callbacks: the stack still holds the
+     * connection (and nghttp2's session) that called us. Shut down and
+     * free once the callbacks have unwound, in the loop's own work of
+     * this turn or the next. */
+    s->free_task.fn = server_free_task;
+    s->free_task.arg = s;
+    s->free_task.heap = false;
+    crpc__loop_post_own(s->threads[0].loop, &s->free_task);
+    return;
+  }
+  server_free_now(s);
+}
+
+static void server_free_now(crpc_server *s) {
   crpc_server_shutdown(s, 0);
   for (unsigned i = 0; s->threads && i < s->nthreads; i++)
     if (!s->threads[i].borrowed_loop)

@@ -82,6 +82,7 @@ enum { SRV_NEW, SRV_STARTED, SRV_STOPPING, SRV_STOPPED };
 
 struct crpc_server {
   crpc_mem mem; /* the user's, copied: everything the server makes */
+  crpc__task free_task; /* crpc_server_free() from inside a callback */
   crpc_server_opts opts;
   size_t max_recv;
   listener listeners[MAX_LISTENERS];

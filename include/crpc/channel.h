@@ -105,7 +105,12 @@ CRPC_API int crpc_channel_new(crpc_channel **out, const char *target,
 
 /** Closes the channel; calls still running end CANCELLED (async ones get
  * their callback first). Every call must be freed before the channel is.
- * Not from an async callback. NULL-safe. */
+ * On a program-driven loop (crpc/loop.h) it may be called from inside one
+ * of that loop's callbacks: it then returns at once and the channel is
+ * closed and freed once the callbacks have unwound (later in the same
+ * turn of the loop, or the next; crpc_loop_free() finishes it too); the
+ * channel must not be used after the call either way. On crpc's own
+ * client threads, not from an async callback. NULL-safe. */
 CRPC_API void crpc_channel_free(crpc_channel *ch);
 
 /**

@@ -79,8 +79,10 @@ typedef struct crpc_loop_opts {
 CRPC_API int crpc_loop_new(crpc_loop **out, const crpc_loop_opts *opts);
 
 /**
- * Frees the loop. Free the servers and channels created on it first.
- * NULL-safe. The loop's thread.
+ * Frees the loop. Free the servers and channels created on it first (a
+ * server or channel freed from inside one of the loop's callbacks, whose
+ * free was left for the loop's next turn, is finished here). NULL-safe.
+ * The loop's thread, not from inside a callback.
  */
 CRPC_API void crpc_loop_free(crpc_loop *loop);
 

@@ -168,7 +168,13 @@ CRPC_API size_t crpc_server_output_bytes(const crpc_server *s, size_t *peak);
 /** Blocks until crpc_server_shutdown() has completed (from another thread). */
 CRPC_API void crpc_server_wait(crpc_server *s);
 
-/** Shuts down (grace 0) if needed and frees. NULL-safe. */
+/** Shuts down (grace 0) if needed and frees. On a program-driven loop
+ * (crpc/loop.h) it may be called from inside one of that loop's callbacks
+ * (a NONBLOCKING handler, a client call's callback): it then returns at
+ * once, and the server is shut down (its calls cancelled) and freed once
+ * the callbacks have unwound, later in the same turn of the loop or the
+ * next (crpc_loop_free() finishes it too). The server must not be used
+ * after the call either way. NULL-safe. */
 CRPC_API void crpc_server_free(crpc_server *s);
 
 #ifdef __cplusplus

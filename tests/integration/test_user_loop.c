@@ -173,6 +173,23 @@ static crpc_code late_handler(crpc_call *call, const ProtobufCMessage *reqm,
   return CRPC_INTERNAL; /* ignored: deferred */
 }
 
+/* A handler that frees its own server (crpc_server_free from inside a
+ * callback of the server's loop). */
+static const crpc_method m_quit = {"/crpc.itest.Echo/Quit", CRPC_UNARY,
+                                   &crpc__itest__echo_request__descriptor,
+                                   &crpc__itest__echo_reply__descriptor};
+static crpc_server **quit_srv;
+static int quit_calls;
+
+static crpc_code quit_handler(crpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage *respm, void *ud) {
+  (void)call, (void)reqm, (void)respm, (void)ud;
+  quit_calls++;
+  crpc_server_free(*quit_srv); /* returns at once: freed after we return */
+  *quit_srv = NULL;
+  return CRPC_OK;
+}
+
 /* ---- socket-callback mode: a poll() driver, as an adapter would be ---- */
 
 typedef struct driver {
@@ -320,6 +337,9 @@ static void world_start(world *w, driver *d) {
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_register(w->srv, &m_bidi, bidi_echo,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_quit, quit_handler,
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_register(w->srv, &m_bidi_late, late_handler,
@@ -754,6 +774,98 @@ static void callback_deferred_stream_status(void **state) {
   deferred_stream_status(&d);
 }
 
+typedef struct freeing {
+  crpc_channel **ch; /* freed from inside on_done */
+  bool done;
+  crpc_code code;
+} freeing;
+
+static void free_channel_on_done(crpc_call *call, const crpc_status *st,
+                                 const ProtobufCMessage *resp, void *ud) {
+  freeing *f = ud;
+  (void)call, (void)resp;
+  f->done = true;
+  f->code = st->code;
+  crpc_channel_free(*f->ch); /* its last call: the async one just ended */
+  *f->ch = NULL;
+}
+
+static void on_result(crpc_call *call, const crpc_status *st,
+                      const ProtobufCMessage *resp, void *ud) {
+  (void)call, (void)resp;
+  freeing *f = ud;
+  f->done = true;
+  f->code = st->code;
+}
+
+/* A callback that frees the channel, a handler that frees the server:
+ * both return at once and the objects go once the callbacks unwound. */
+static void free_from_callbacks(driver *d) {
+  int before = count_threads();
+  world w;
+  world_start(&w, d);
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.text = "bye";
+  /* the channel, from the on_done of its own last call */
+  freeing fc = {.ch = &w.ch};
+  assert_int_equal(
+      crpc_unary_async(w.ch, &m_unary, NULL, &req.base,
+                       free_channel_on_done, &fc),
+      0);
+  int64_t end = now_ms() + WAIT_MS;
+  while ((!fc.done || w.ch) && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_true(fc.done);
+  assert_int_equal(fc.code, CRPC_OK);
+  assert_null(w.ch);
+  for (int i = 0; i < 5; i++) /* the deferred free runs in these turns */
+    drive(w.loop, d, 0);
+  /* the server, from inside one of its NONBLOCKING handlers */
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", w.port);
+  crpc_channel_opts co = {.loop = w.loop};
+  assert_int_equal(crpc_channel_new(&w.ch, target, &co), 0);
+  quit_srv = &w.srv;
+  quit_calls = 0;
+  freeing fq = {0};
+  assert_int_equal(crpc_unary_async(w.ch, &m_quit, NULL, &req.base,
+                                    on_result, &fq),
+                   0);
+  end = now_ms() + WAIT_MS;
+  while (!fq.done && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_true(fq.done);
+  assert_int_equal(quit_calls, 1);
+  assert_null(w.srv);
+  /* the answer may or may not have left before the shutdown: the call
+   * ends either way, and the server is gone afterwards */
+  assert_true(fq.code == CRPC_OK || fq.code == CRPC_CANCELLED ||
+              fq.code == CRPC_UNAVAILABLE);
+  freeing after = {0};
+  crpc_call_opts o = {.timeout_ms = WAIT_MS};
+  assert_int_equal(crpc_unary_async(w.ch, &m_unary, &o, &req.base,
+                                    on_result, &after),
+                   0);
+  end = now_ms() + WAIT_MS;
+  while (!after.done && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_true(after.done);
+  assert_int_equal(after.code, CRPC_UNAVAILABLE);
+  assert_int_equal(count_threads(), before);
+  world_stop(&w); /* NULL server: crpc_server_free(NULL) */
+}
+
+static void one_fd_free_from_callbacks(void **state) {
+  (void)state;
+  free_from_callbacks(NULL);
+}
+
+static void callback_free_from_callbacks(void **state) {
+  (void)state;
+  driver d;
+  free_from_callbacks(&d);
+}
+
 /* The callback API on crpc's own threads: a threaded server, a channel on
  * the shared client reactor threads; callbacks run there. */
 typedef struct pooled {
@@ -952,6 +1064,8 @@ int main(void) {
       cmocka_unit_test(callback_callback_streams),
       cmocka_unit_test(pool_callback_stream),
       cmocka_unit_test(one_fd_deferred_stream_status),
+      cmocka_unit_test(one_fd_free_from_callbacks),
+      cmocka_unit_test(callback_free_from_callbacks),
       cmocka_unit_test(callback_deferred_stream_status),
       cmocka_unit_test(one_fd_free_in_flight),
       cmocka_unit_test(callback_free_in_flight),
