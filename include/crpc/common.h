@@ -190,6 +190,10 @@ typedef void (*crpc_log_cb)(crpc_log_level level, const char *msg,
 CRPC_API void crpc_set_log_callback(crpc_log_cb cb, crpc_log_level max_level,
                                     void *user_data);
 
+/** A metrics recorder (crpc/metrics.h), attached to servers and channels
+ * through their options. Opaque. */
+typedef struct crpc_metrics crpc_metrics;
+
 #ifdef __cplusplus
 }
 #endif
