@@ -34,13 +34,13 @@ void crpc_access_log_stderr(const crpc_call_stats *st, const char *line,
 }
 
 /* The path as the client sent it, made printable: bytes outside
- * 0x21..0x7e (and '\\') as \xHH, cut at |max| output bytes. */
+ * 0x21..0x7e, '\\' and '"' as \xHH, cut at |max| output bytes. */
 static void escape_path(char *out, size_t max, const char *in) {
   static const char hex[] = "0123456789abcdef";
   size_t n = 0;
   for (; *in && n + 5 < max; in++) {
     unsigned char ch = (unsigned char)*in;
-    if (ch > 0x20 && ch < 0x7f && ch != '\\') {
+    if (ch > 0x20 && ch < 0x7f && ch != '\\' && ch != '"') {
       out[n++] = (char)ch;
     } else {
       out[n++] = '\\';

@@ -468,8 +468,44 @@ static void test_many_paths_bounded(void **state) {
   assert_int_equal(atomic_load(&live_allocs), 0);
 }
 
+/* A path a log or a scraper could trip on: escaped in both. */
+static void test_hostile_path(void **state) {
+  crpc_metrics *m;
+  assert_int_equal(crpc_metrics_new(&m, NULL), 0);
+  env e;
+  pthread_mutex_lock(&log_mu);
+  n_log = 0;
+  pthread_mutex_unlock(&log_mu);
+  env_up(&e, m, true);
+  char path[400];
+  snprintf(path, sizeof path, "/a\"b\\c/%0300d", 7);
+  crpc_method mm = {path, CRPC_UNARY, D_REQ, D_REP};
+  Req req = REQ_INIT;
+  req.text = "";
+  assert_int_equal(crpc_unary(e.ch, &mm, NULL, &req.base, NULL, NULL),
+                   CRPC_UNIMPLEMENTED);
+  pthread_mutex_lock(&log_mu);
+  assert_int_equal(n_log, 1);
+  assert_non_null(strstr(log_lines[0], " method=/a\\x22b\\x5cc/000"));
+  assert_non_null(strstr(log_lines[0], "... status=UNIMPLEMENTED "));
+  pthread_mutex_unlock(&log_mu);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_int_equal(crpc_metrics_write_prometheus(m, f), 0);
+  fclose(f);
+  assert_non_null(strstr(text, "grpc_client_attempt_started_total{"
+                               "grpc_method=\"a\\\"b\\\\c/000"));
+  free(text);
+  env_down(&e);
+  crpc_metrics_free(m);
+}
+
 static void test_access_log(void **state) {
   env e;
+  pthread_mutex_lock(&log_mu);
+  n_log = 0;
+  pthread_mutex_unlock(&log_mu);
   env_up(&e, NULL, true); /* an access log needs no recorder */
   Req req = REQ_INIT;
   req.text = "hello";
@@ -517,6 +553,7 @@ int main(void) {
       cmocka_unit_test(test_args),
       cmocka_unit_test(test_mix),
       cmocka_unit_test(test_access_log),
+      cmocka_unit_test(test_hostile_path),
       cmocka_unit_test(test_many_paths_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
