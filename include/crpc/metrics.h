@@ -191,9 +191,9 @@ CRPC_API size_t crpc_metrics_memory(const crpc_metrics *m);
  * Receives one access log line per finished server call: |line| reads
  * e.g. `peer=ipv4:127.0.0.1:40512 method=/helloworld.Greeter/SayHello
  * status=OK duration_ms=0.214 req_bytes=7 resp_bytes=13` (NUL-terminated,
- * no newline; a client's path has spaces, quotes, backslashes and
- * bytes outside ASCII as \xHH, and is cut at 200 bytes, ending "..."), |st| has
- * the same facts as values. Both are borrowed for the call. It runs on the
+ * no newline; a client's path has spaces, quotes, backslashes and bytes
+ * outside ASCII as `\xHH`, and is cut at 200 bytes, ending "..."); |st|
+ * has the same facts as values. Both are borrowed for the call. It runs on the
  * connection's loop thread, possibly on several at once: thread-safe,
  * non-blocking.
  */
