@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <crpc/crpc.h>
 
@@ -172,6 +173,8 @@ static uint64_t hcount(crpc_metrics *m, const char *name, const char *method,
   assert_int_equal(crpc_metrics_histogram(m, name, method, code, &n, sum), 0);
   return n;
 }
+
+static void promtool_check(const crpc_metrics *m);
 
 #define UNARY "crpc.itest.Echo/Unary"
 #define OTHER "other"
@@ -407,6 +410,7 @@ static void test_mix(void **state) {
   assert_non_null(strstr(text, "grpc_client_attempt_started_total{"
                                "grpc_method=\"crpc.itest.Echo/Missing\"} 1\n"));
   free(text);
+  promtool_check(m); /* client and server families, every status seen */
 
   env_down(&e);
   crpc_metrics_free(m);
@@ -468,6 +472,24 @@ static void test_many_paths_bounded(void **state) {
   assert_int_equal(atomic_load(&live_allocs), 0);
 }
 
+/* crpc_metrics_write_file() into a fresh directory: the file is there,
+ * no temporary is left, and promtool (when installed) accepts it. */
+static void promtool_check(const crpc_metrics *m) {
+  char dir[] = "/tmp/crpc-metrics-XXXXXX", path[64], cmd[160];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/m.prom", dir);
+  assert_int_equal(crpc_metrics_write_file(m, path), 0);
+  assert_int_equal(crpc_metrics_write_file(m, path), 0); /* replaces it */
+  snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) = 1", dir);
+  assert_int_equal(system(cmd), 0);
+  if (system("command -v promtool >/dev/null 2>&1") == 0) {
+    snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+    assert_int_equal(system(cmd), 0);
+  }
+  unlink(path);
+  rmdir(dir);
+}
+
 /* A path a log or a scraper could trip on: escaped in both. */
 static void test_hostile_path(void **state) {
   crpc_metrics *m;
@@ -497,6 +519,7 @@ static void test_hostile_path(void **state) {
   assert_non_null(strstr(text, "grpc_client_attempt_started_total{"
                                "grpc_method=\"a\\\"b\\\\c/000"));
   free(text);
+  promtool_check(m);
   env_down(&e);
   crpc_metrics_free(m);
 }
