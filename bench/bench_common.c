@@ -157,11 +157,14 @@ static void server_usage(FILE *f, bool has_api) {
           "  port, printed on stdout). T reactor/poller threads (default: "
           "CPUs).\n",
           prog_name,
-          has_api ? " [--api=cq|callback]" : " [--blocking | --async]");
+          has_api ? " [--api=cq|callback]"
+                  : " [--blocking | --async] [--metrics]");
   if (!has_api)
     fprintf(f, "  --async: one crpc_loop driven by the main thread, no "
                "crpc thread\n"
-               "  (--threads is then ignored).\n");
+               "  (--threads is then ignored).\n"
+               "  --metrics: record gRFC A66 metrics (crpc_metrics) for "
+               "every call.\n");
 }
 
 static void usage_error(bool server, bool has_api, const char *fmt, ...)
@@ -337,6 +340,8 @@ void bench_server_parse(bench_server_opts *o, int argc, char **argv,
       o->blocking = true;
     } else if (!has_api && strcmp(a, "--async") == 0) {
       o->async = true;
+    } else if (!has_api && strcmp(a, "--metrics") == 0) {
+      o->metrics = true;
     } else if ((v = flag_value(a, "tls_cert"))) {
       o->tls_cert = v;
     } else if ((v = flag_value(a, "tls_key"))) {

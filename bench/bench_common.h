@@ -76,6 +76,7 @@ typedef struct bench_server_opts {
   const char *tls_cert, *tls_key; /* PEM: TLS on when both are set */
   bool blocking; /* crpc only: streaming handler on the worker pool */
   bool async;    /* crpc only: served on a crpc_loop this program drives */
+  bool metrics;  /* crpc only: a crpc_metrics recorder on the server */
 } bench_server_opts;
 
 /* |has_api|: the gRPC C++ server (--api); otherwise crpc (--blocking). */

@@ -114,6 +114,11 @@ int main(int argc, char **argv) {
 
   crpc_server_opts so = {0};
   so.reactor_threads = o.threads;
+  crpc_metrics *metrics = NULL;
+  if (o.metrics) { /* what metrics cost on the hot path */
+    check(crpc_metrics_new(&metrics, NULL), "crpc_metrics_new");
+    so.metrics = metrics;
+  }
   crpc_loop *loop = NULL;
   if (o.async) {
     check(crpc_loop_new(&loop, NULL), "crpc_loop_new");
@@ -162,5 +167,6 @@ int main(int argc, char **argv) {
   crpc_server_shutdown(s, 0);
   crpc_server_free(s);
   crpc_loop_free(loop);
+  crpc_metrics_free(metrics);
   return 0;
 }

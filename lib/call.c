@@ -170,6 +170,7 @@ void crpc__call_budget_detach(crpc_call *c) {
 
 int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
   crpc_call *c = ud;
+  c->mx_rx += m->len; /* [loop] for metrics: payload as received */
   pthread_mutex_lock(&c->mu);
   bool wake = c->recvq.head == NULL;
   crpc__msgq_push(&c->recvq, m);

@@ -140,6 +140,13 @@ struct crpc_call {
   bool cancel_cb_running;        /* [mu] */
   bool handler_returned;         /* [mu] no cancel callback after this */
   bool dispatched;
+
+  /* metrics and access log (metrics_call.c) [loop] */
+  struct crpc__mx_method *mx; /* its row; NULL: not measured */
+  bool mx_on;                 /* measuring (metrics or access log) */
+  bool mx_done;               /* recorded */
+  int64_t mx_call_ns, mx_start_ns; /* client call / attempt or server */
+  uint64_t mx_tx, mx_rx;      /* message bytes sent / received */
 };
 
 /* ---- client_cb.c ---- */

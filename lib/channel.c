@@ -468,6 +468,7 @@ int crpc_channel_new(crpc_channel **out, const char *target,
                                          : CRPC__DEFAULT_MAX_RECV;
   ch->max_send = opts->max_send_msg_size;
   ch->alloc = opts->msg_allocator;
+  ch->metrics = opts->metrics;
   ch->default_enc = enc;
   ch->initial_backoff_ms =
       opts->initial_backoff_ms > 0 ? opts->initial_backoff_ms : 1000;

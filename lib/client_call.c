@@ -92,8 +92,10 @@ void crpc__client_finish(crpc_call *c, crpc_code code, const char *msg) {
   c->done = true;
   c->got_headers = true;
   bool async = c->async_cb || c->async_adapter;
+  crpc_code final = c->status.code;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
+  crpc__mx_client_end(c, final);
   crpc__timer_stop(ch->loop, &c->deadline_timer);
   if (!async)
     return;
@@ -487,13 +489,17 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
     return rv;
   }
   run_call_creds(c, ch, opts);
+  crpc__mx_client_new(c);
   *out = c;
   return 0;
 }
 
 /* Hands the call's work to its loop. When nobody is running the loop, the
  * caller runs that round itself: the request leaves from this thread. */
-static void start(crpc_call *c) { crpc__call_kick(c); }
+static void start(crpc_call *c) {
+  crpc__mx_client_start(c);
+  crpc__call_kick(c);
+}
 
 int crpc__client_new_call(crpc_call **out, crpc_channel *ch,
                           const crpc_method *m, const crpc_call_opts *opts) {

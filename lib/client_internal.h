@@ -9,6 +9,7 @@
 #define CRPC_CLIENT_INTERNAL_H
 
 #include "call_internal.h"
+#include "metrics_internal.h"
 #include "h2.h"
 #include "sock.h"
 #include "tls_internal.h"
@@ -41,6 +42,7 @@ struct crpc_channel {
   int64_t handshake_ms; /* conn.c's guard: TLS + the server's SETTINGS */
   size_t max_conn_out;  /* output budget of a connection */
   int64_t stall_ms;     /* write-stall timeout; 0: off */
+  crpc_metrics *metrics; /* [const] opts.metrics (metrics_call.c) */
   /* [loop] */
   chan_state state;
   crpc__conn *conn;     /* current connection */

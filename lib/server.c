@@ -88,6 +88,7 @@ static int add_method(crpc_server *s, const crpc_method *m, crpc_handler h,
     s->capmethods = cap;
   }
   crpc__server_method *sm = &s->methods[s->nmethods++];
+  memset(sm, 0, sizeof *sm); /* realloc'd: atomics start at zero */
   sm->method = *m;
   sm->handler = h;
   sm->tramp = t;

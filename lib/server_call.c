@@ -80,7 +80,9 @@ static size_t crpc__server_trailers(crpc_call *c, nghttp2_nv *nva, size_t max) {
                      "out of memory encoding the response metadata");
     n = status_nv(c, nva);
   }
+  crpc_code code = c->status.code;
   pthread_mutex_unlock(&c->mu);
+  crpc__mx_server_end(c, code);
   return n;
 }
 
@@ -136,7 +138,9 @@ static void pump(crpc_call *c) {
                          "out of memory encoding the response metadata");
         n = 2 + status_nv(c, nva + 2);
       }
+      crpc_code code = c->status.code;
       pthread_mutex_unlock(&c->mu);
+      crpc__mx_server_end(c, code);
       int rv = nghttp2_submit_response(conn->session, c->stream_id, nva, n,
                                        NULL);
       c->headers_sent = true;
@@ -789,6 +793,7 @@ static void crpc__server_on_headers_done(crpc_call *c, bool end_stream) {
     return;
   }
   c->handler = c->path ? crpc__server_find_method(s, c->path, strlen(c->path)) : NULL;
+  crpc__mx_server_start(c, s);
   if (!c->handler) {
     c->method = NULL;
     abort_call(c, CRPC_UNIMPLEMENTED, "unknown method %s",
@@ -875,8 +880,10 @@ static void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
   if (error_code != NGHTTP2_NO_ERROR || !c->eos_sent)
     c->cancelled = true;
   bool cancelled = c->cancelled;
+  crpc_code code = cancelled ? CRPC_CANCELLED : c->status.code;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
+  crpc__mx_server_end(c, code); /* reset before its status went out */
   if (cancelled)
     crpc__server_fire_cancel(c);
   if (c->inline_stream)
@@ -892,6 +899,7 @@ static void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   c->cancelled = true;
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
+  crpc__mx_server_end(c, CRPC_CANCELLED);
   crpc__server_fire_cancel(c);
   if (c->inline_stream)
     inline_stream_close(c, true);

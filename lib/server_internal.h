@@ -9,6 +9,7 @@
 #define CRPC_SERVER_INTERNAL_H
 
 #include "call_internal.h"
+#include "metrics_internal.h"
 #include "server_ext.h"
 #include "h2.h"
 #include "peer.h"
@@ -29,6 +30,8 @@ struct crpc__server_method {
   unsigned flags;
   void *user_data;
   crpc_server *srv; /* for the auth hook, read by handler threads */
+  _Atomic(struct crpc__mx_method *) mx; /* its metrics row, found at the
+                                          first call (metrics_call.c) */
   atomic_size_t resp_estimate; /* recent unary response size (the most
                                   of the last ones, decaying) */
 };
@@ -112,6 +115,8 @@ struct crpc_server {
   const crpc_service **svcs; /* registered services, for reflection */
   size_t nsvcs;
   crpc__server_ext *ext; /* built-ins' state (server_ext.h) */
+  crpc_access_log_cb access_log; /* [const after start] metrics_call.c */
+  void *access_log_ud;
 };
 
 /* server.c */

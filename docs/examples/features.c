@@ -276,6 +276,34 @@ static void drain_and_stop(crpc_server *srv, crpc_health *h) {
 }
 // [health]
 
+/* ---- deploying: metrics ---- */
+
+// [metrics]
+static void log_line(const crpc_call_stats *st, const char *line, void *ud) {
+  (void)st;
+  (void)ud;
+  fprintf(stderr, "access: %s\n", line); /* or syslog, or a file */
+}
+
+static int serve_with_metrics(crpc_server **srv, crpc_metrics **out) {
+  crpc_metrics *m;
+  int rv = crpc_metrics_new(&m, NULL);
+  if (rv != 0)
+    return rv;
+  crpc_server_opts o = {.metrics = m}; /* channels: crpc_channel_opts */
+  rv = crpc_server_new(srv, &o);
+  if (rv == 0) /* before crpc_server_start() */
+    rv = crpc_server_set_access_log(*srv, log_line, NULL);
+  *out = m; /* crpc_metrics_free() after the server */
+  return rv;
+}
+
+/* Every few seconds, from a thread or timer of the program's own. */
+static int export_metrics(const crpc_metrics *m) {
+  return crpc_metrics_write_file(m, "/var/lib/node_exporter/crpc.prom");
+}
+// [metrics]
+
 /* ---- performance ---- */
 
 // [perf-server]
@@ -321,6 +349,11 @@ int docs_features(void) {
   rv += limited_server(&srv) + fast_server(&srv) + tls_listen(srv, &port) +
         serve_with_health(srv, &h);
   drain_and_stop(srv, h);
+  crpc_metrics *m = NULL;
+  rv += serve_with_metrics(&srv, &m);
+  rv += export_metrics(m);
+  crpc_server_free(srv);
+  crpc_metrics_free(m);
   Helloworld__Greeter_CrpcHandlers handlers = {
       .say_hello = say_hello_strict};
   handlers.say_hello = slow_handler;

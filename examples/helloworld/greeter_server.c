@@ -3,6 +3,7 @@
  * SayHello(name) with "Hello <name>".
  *
  *   helloworld-server [--port=N] [--host=ADDR] [--reflection=BOOL]
+ *                     [--metrics_file=PATH] [--access_log]
  *
  * It serves the health service (grpc.health.v1.Health) and, unless
  * --reflection=false, server reflection (grpc.reflection.v1 and v1alpha),
@@ -15,6 +16,10 @@
  *
  * Request metadata whose key starts with "x-echo-" comes back as trailers,
  * which lets tests see metadata cross the wire both ways.
+ *
+ * --metrics_file=PATH rewrites PATH every second with the server's gRPC
+ * metrics (gRFC A66 names) in the Prometheus text format; --access_log
+ * writes one line per call to stderr.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -27,6 +32,8 @@
 #include <string.h>
 
 #include <crpc/crpc.h>
+
+#include "metrics_file.h"
 
 #include "helloworld.crpc.h"
 
@@ -90,17 +97,23 @@ static int parse_bool(const char *s, bool *out) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: helloworld-server [--port=N] [--host=ADDR] "
-             "[--reflection=BOOL]\n"
+             "[--reflection=BOOL] [--metrics_file=PATH] [--access_log]\n"
              "  --port=N     port to listen on (default 50051, 0: any free)\n"
              "  --host=ADDR  address to bind (default 127.0.0.1)\n"
              "  --reflection=true|false  serve server reflection (default "
-             "true)\n");
+             "true)\n"
+             "  --metrics_file=PATH  rewrite PATH every second with the "
+             "metrics\n"
+             "                       (Prometheus text format)\n"
+             "  --access_log  one line per call to stderr\n");
 }
 
 int main(int argc, char **argv) {
   int port = 50051;
   const char *host = "127.0.0.1";
   bool reflection = true;
+  const char *metrics_path = NULL;
+  bool access_log = false;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--port=", 7) == 0) {
       if (parse_port(argv[i] + 7, &port) != 0) {
@@ -114,6 +127,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bad --reflection: %s\n", argv[i] + 13);
         return 2;
       }
+    } else if (strncmp(argv[i], "--metrics_file=", 15) == 0 &&
+               argv[i][15]) {
+      metrics_path = argv[i] + 15;
+    } else if (strcmp(argv[i], "--access_log") == 0 ||
+               strcmp(argv[i], "--access_log=true") == 0) {
+      access_log = true;
+    } else if (strcmp(argv[i], "--access_log=false") == 0) {
+      access_log = false;
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -134,9 +155,19 @@ int main(int argc, char **argv) {
 
   crpc_server *server = NULL;
   crpc_health *health = NULL;
-  int rv = crpc_server_new(&server, NULL);
+  crpc_metrics *metrics = NULL;
+  metrics_file *mfile = NULL;
+  crpc_server_opts opts = {0};
+  int rv = metrics_path ? crpc_metrics_new(&metrics, NULL) : 0;
+  opts.metrics = metrics;
+  if (rv == 0)
+    rv = crpc_server_new(&server, &opts);
+  if (rv == 0 && access_log)
+    rv = crpc_server_set_access_log(server, crpc_access_log_stderr, NULL);
   if (rv != 0) {
     fprintf(stderr, "crpc_server_new: %s\n", crpc_strerror(rv));
+    crpc_server_free(server);
+    crpc_metrics_free(metrics);
     return 1;
   }
   const Helloworld__Greeter_CrpcHandlers handlers = {.say_hello = say_hello};
@@ -168,6 +199,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "crpc_server_start: %s\n", crpc_strerror(rv));
     goto fail;
   }
+  if (metrics && metrics_file_start(&mfile, metrics, metrics_path) != 0)
+    goto fail;
   printf(v6 ? "crpc helloworld server listening on [%s]:%d\n"
             : "crpc helloworld server listening on %s:%d\n",
          host, port);
@@ -179,12 +212,15 @@ int main(int argc, char **argv) {
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   crpc_health_shutdown(health); /* watchers leave before the grace */
   crpc_server_shutdown(server, 5000);
+  metrics_file_stop(mfile); /* last write: every call is in */
   crpc_server_free(server);
   crpc_health_free(health);
+  crpc_metrics_free(metrics);
   return 0;
 
 fail:
   crpc_server_free(server);
   crpc_health_free(health);
+  crpc_metrics_free(metrics);
   return 1;
 }

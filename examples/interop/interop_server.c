@@ -29,6 +29,7 @@
 #include <crpc/crpc.h>
 
 #include "flags.h"
+#include "metrics_file.h"
 #include "interop_server.h"
 
 /* Larger payloads than this are refused (a test asks for 314159 bytes). */
@@ -310,6 +311,9 @@ int main(int argc, char **argv) {
       {"async", "false",
        "async handlers on a loop the main thread drives (no crpc thread)"},
       {"reflection", "true", "serve server reflection (v1 and v1alpha)"},
+      {"metrics_file", "",
+       "rewrite this file every second with the metrics (Prometheus text)"},
+      {"access_log", "false", "one line per call to stderr"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -345,12 +349,21 @@ int main(int argc, char **argv) {
   int rv = async && sigfd < 0 ? CRPC_ESYS : 0;
   if (rv == 0 && async)
     rv = crpc_loop_new(&loop, NULL); /* this thread drives it */
-  crpc_server_opts so = {.loop = loop};
+  const char *metrics_path = interop_flag_str(flags, "metrics_file");
+  crpc_metrics *metrics = NULL;
+  metrics_file *mfile = NULL;
+  if (rv == 0 && *metrics_path)
+    rv = crpc_metrics_new(&metrics, NULL);
+  crpc_server_opts so = {.loop = loop, .metrics = metrics};
   crpc_server *server = NULL;
   if (rv == 0)
     rv = crpc_server_new(&server, &so);
+  if (rv == 0 && interop_flag_bool(flags, "access_log"))
+    rv = crpc_server_set_access_log(server, crpc_access_log_stderr, NULL);
   if (rv != 0) {
     fprintf(stderr, "crpc_server_new: %s\n", crpc_strerror(rv));
+    crpc_server_free(server);
+    crpc_metrics_free(metrics);
     return 1;
   }
   const char *host = interop_flag_str(flags, "host");
@@ -364,6 +377,7 @@ int main(int argc, char **argv) {
             use_tls ? " with TLS" : "", crpc_strerror(rv));
     crpc_server_free(server);
     crpc_loop_free(loop);
+    crpc_metrics_free(metrics);
     return 1;
   }
   Grpc__Testing__TestService_CrpcHandlers handlers = {
@@ -391,11 +405,14 @@ int main(int argc, char **argv) {
     rv = crpc_server_enable_reflection(server);
   if (rv == 0)
     rv = crpc_server_start(server);
+  if (rv == 0 && metrics)
+    rv = metrics_file_start(&mfile, metrics, metrics_path);
   if (rv != 0) {
     fprintf(stderr, "cannot start the server: %s\n", crpc_strerror(rv));
     crpc_server_free(server);
     crpc_loop_free(loop);
     crpc_health_free(health);
+    crpc_metrics_free(metrics);
     return 1;
   }
   printf("%d\n", bound);
@@ -410,9 +427,11 @@ int main(int argc, char **argv) {
     crpc_health_shutdown(health);
     crpc_server_shutdown(server, 1000);
   }
+  metrics_file_stop(mfile); /* last write: every call is in */
   crpc_server_free(server);
   crpc_health_free(health);
   crpc_loop_free(loop);
+  crpc_metrics_free(metrics);
   if (sigfd >= 0)
     close(sigfd);
   return status;

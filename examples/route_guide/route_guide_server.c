@@ -3,14 +3,17 @@
  * kind of RPC.
  *
  *   route-guide-server [--port=N] [--host=ADDR] [--db=FILE]
- *                      [--reflection=BOOL]
+ *                      [--reflection=BOOL] [--metrics_file=PATH]
+ *                      [--access_log]
  *
  * Besides RouteGuide it serves grpc.health.v1.Health and, unless
  * --reflection=false, server reflection (v1 and v1alpha).
  *
  * Listens on 127.0.0.1:50051 by default (--port=0: any free port), prints
  * "crpc route_guide server listening on HOST:PORT" and stops cleanly on
- * SIGINT or SIGTERM.
+ * SIGINT or SIGTERM. --metrics_file=PATH rewrites PATH every second with
+ * the gRPC metrics (Prometheus text format); --access_log writes one line
+ * per call to stderr.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,6 +27,8 @@
 #include <time.h>
 
 #include <crpc/crpc.h>
+
+#include "metrics_file.h"
 
 #include "route_guide.crpc.h"
 #include "route_guide_db.h"
@@ -214,12 +219,15 @@ static int parse_bool(const char *s, bool *out) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: route-guide-server [--port=N] [--host=ADDR] [--db=FILE] "
-          "[--reflection=BOOL]\n"
+          "[--reflection=BOOL] [--metrics_file=PATH] [--access_log]\n"
           "  --port=N     port to listen on (default 50051, 0: any free)\n"
           "  --host=ADDR  address to bind (default 127.0.0.1)\n"
           "  --db=FILE    feature database (default %s)\n"
           "  --reflection=true|false  serve server reflection (default "
-          "true)\n",
+          "true)\n"
+          "  --metrics_file=PATH  rewrite PATH every second with the "
+          "metrics\n"
+          "  --access_log  one line per call to stderr\n",
           ROUTE_GUIDE_DEFAULT_DB);
 }
 
@@ -228,6 +236,8 @@ int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   const char *db_path = ROUTE_GUIDE_DEFAULT_DB;
   bool reflection = true;
+  const char *metrics_path = NULL;
+  bool access_log = false;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--port=", 7) == 0) {
       if (parse_port(argv[i] + 7, &port) != 0) {
@@ -243,6 +253,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bad --reflection: %s\n", argv[i] + 13);
         return 2;
       }
+    } else if (strncmp(argv[i], "--metrics_file=", 15) == 0 &&
+               argv[i][15]) {
+      metrics_path = argv[i] + 15;
+    } else if (strcmp(argv[i], "--access_log") == 0 ||
+               strcmp(argv[i], "--access_log=true") == 0) {
+      access_log = true;
+    } else if (strcmp(argv[i], "--access_log=false") == 0) {
+      access_log = false;
     } else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -269,9 +287,18 @@ int main(int argc, char **argv) {
 
   crpc_server *server = NULL;
   crpc_health *health = NULL;
-  int rv = crpc_server_new(&server, NULL);
+  crpc_metrics *metrics = NULL;
+  metrics_file *mfile = NULL;
+  int rv = metrics_path ? crpc_metrics_new(&metrics, NULL) : 0;
+  crpc_server_opts opts = {.metrics = metrics};
+  if (rv == 0)
+    rv = crpc_server_new(&server, &opts);
+  if (rv == 0 && access_log)
+    rv = crpc_server_set_access_log(server, crpc_access_log_stderr, NULL);
   if (rv != 0) {
     fprintf(stderr, "crpc_server_new: %s\n", crpc_strerror(rv));
+    crpc_server_free(server);
+    crpc_metrics_free(metrics);
     rg_db_free(&db);
     return 1;
   }
@@ -307,6 +334,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "crpc_server_start: %s\n", crpc_strerror(rv));
     goto fail;
   }
+  if (metrics && metrics_file_start(&mfile, metrics, metrics_path) != 0)
+    goto fail;
   printf(v6 ? "crpc route_guide server listening on [%s]:%d\n"
             : "crpc route_guide server listening on %s:%d\n",
          host, port);
@@ -318,14 +347,17 @@ int main(int argc, char **argv) {
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   crpc_health_shutdown(health);
   crpc_server_shutdown(server, 5000);
+  metrics_file_stop(mfile); /* last write: every call is in */
   crpc_server_free(server);
   crpc_health_free(health);
+  crpc_metrics_free(metrics);
   rg_db_free(&db);
   return 0;
 
 fail:
   crpc_server_free(server);
   crpc_health_free(health);
+  crpc_metrics_free(metrics);
   rg_db_free(&db);
   return 1;
 }

@@ -71,6 +71,9 @@ typedef struct crpc_channel_opts {
                                      byte of DATA accepted by the server
                                      for this long is closed: its calls
                                      end UNAVAILABLE; 0: 30000; < 0: never */
+  crpc_metrics *metrics; /**< NULL: none. Every call counts into this
+                            recorder (crpc/metrics.h), which must outlive
+                            the channel */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing

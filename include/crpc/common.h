@@ -183,12 +183,22 @@ typedef void (*crpc_log_cb)(crpc_log_level level, const char *msg,
 
 /**
  * Route the library's log lines up to |max_level| to |cb|, with
- * |user_data| (NULL restores the default, which writes warnings and errors
- * to stderr when CRPC_LOG is set in the environment, e.g. CRPC_LOG=debug).
+ * |user_data|. NULL restores the default: one line per event,
+ * "crpc LEVEL: message\n", written to stderr in one call (lines from
+ * different threads stay whole), up to the level the CRPC_LOG environment
+ * variable names (error, warn, info or debug; any other non-empty value
+ * means warn); CRPC_LOG unset, empty, "off" or "none": nothing. A line the
+ * level leaves out costs one atomic load, no formatting. Lines longer than
+ * 1 KiB are cut, ending in "...". The server access log is separate
+ * (crpc_server_set_access_log(), crpc/metrics.h).
  * Thread safety: call before creating channels or servers.
  */
 CRPC_API void crpc_set_log_callback(crpc_log_cb cb, crpc_log_level max_level,
                                     void *user_data);
+
+/** A metrics recorder (crpc/metrics.h), attached to servers and channels
+ * through their options. Opaque. */
+typedef struct crpc_metrics crpc_metrics;
 
 #ifdef __cplusplus
 }

@@ -71,6 +71,9 @@ typedef struct crpc_server_opts {
   uint32_t max_ping_strikes;    /**< PING/SETTINGS frames < 1 s apart with
                                    no response sent in between, before
                                    GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */
+  crpc_metrics *metrics;        /**< NULL: none. Every call counts into
+                                   this recorder (crpc/metrics.h), which
+                                   must outlive the server */
 } crpc_server_opts;
 
 /**
