@@ -127,7 +127,9 @@ CRPC_API char *crpc_call_arena_strdup(crpc_call *call, const char *s);
 
 /**
  * Half-closes the client side: no more messages will be written. Returns
- * false if the call has already ended.
+ * false if the call has already ended: a server may end a call before the
+ * client half-closes (a server-streaming handler that has sent its
+ * replies), and then its messages and status are still read as usual.
  */
 CRPC_API bool crpc_call_writes_done(crpc_call *call);
 
