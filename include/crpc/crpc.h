@@ -16,5 +16,6 @@
 #include <crpc/server.h>
 #include <crpc/health.h>
 #include <crpc/reflection.h>
+#include <crpc/interceptor.h>
 
 #endif /* CRPC_CRPC_H */
