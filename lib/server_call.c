@@ -508,12 +508,15 @@ static void run_inline(crpc_call *c) {
     return;
   }
   resp = c->method->kind == CRPC_UNARY ? new_response(c) : NULL;
+  /* under mu: crpc_call_answer() from another thread reads it */
+  pthread_mutex_lock(&c->mu);
   c->in_inline = true;
+  pthread_mutex_unlock(&c->mu);
   code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
                                                : CRPC_RESOURCE_EXHAUSTED;
-  c->in_inline = false;
   protobuf_c_message_free_unpacked(req, &c->pbc);
   pthread_mutex_lock(&c->mu);
+  c->in_inline = false;
   bool deferred = c->deferred;
   if (deferred)
     c->deferred_resp = resp; /* crpc_call_answer() completes it */

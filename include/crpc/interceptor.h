@@ -59,7 +59,9 @@ typedef struct crpc_client_interceptor {
    * the write fails). */
   crpc_code (*on_send)(crpc_call *call, const ProtobufCMessage **msg,
                        void *ud);
-  /** The response headers (custom metadata) arrived; the loop's thread. */
+  /** The response headers (custom metadata) arrived; the loop's thread.
+   * A trailers-only response (e.g. an error) comes with an empty |md|;
+   * not called when the call ends without any response. */
   void (*on_headers)(crpc_call *call, const crpc_metadata *md, void *ud);
   /** Each response message as received (packed, |compressed| as flagged
    * on the wire), the loop's thread, before it is delivered. */
