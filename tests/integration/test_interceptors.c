@@ -623,6 +623,26 @@ static void test_callback_api(void **state) {
   rec_expect(H_CSEND, "12");
   rec_expect(H_CDONE, "21");
 
+  /* the callback API against a NONBLOCKING (inline) bidi handler */
+  rec_reset();
+  cbstate ns = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+                CRPC_OK, 0};
+  assert_int_equal(
+      crpc_call_start_cb(&call, f.ch, &m_bidi_nb, NULL, &cbs, &ns), 0);
+  assert_int_equal(crpc_call_write_async(call, &req.base, 0), 0);
+  crpc_call_writes_done(call);
+  cb_wait(&ns);
+  assert_int_equal(ns.code, CRPC_OK);
+  assert_int_equal(ns.nmsg, 1);
+  crpc_call_free(call);
+  rec_expect(H_CSTART, "12");
+  rec_expect(H_CRECV, "21");
+  rec_expect(H_CDONE, "21");
+  rec_expect(H_SSTART, "A");
+  rec_expect(H_SRECV, "A");
+  rec_expect(H_SSEND, "A");
+  rec_expect(H_SFIN, "A");
+
   /* short-circuit through the callback API: on_done with the status */
   c[1].refuse_start = CRPC_ABORTED;
   rec_reset();
@@ -725,6 +745,32 @@ static void test_no_allocation_per_interceptor(void **state) {
   assert_true(with3 <= without + N / 10);
 }
 
+/* Registration's bad arguments and the chain's limit. */
+static void test_registration_limits(void **state) {
+  crpc_channel *ch;
+  crpc_server *srv;
+  ic_cfg cfg = {.id = 'x'};
+  assert_int_equal(crpc_channel_new(&ch, "127.0.0.1:1", NULL), 0);
+  assert_int_equal(crpc_channel_add_interceptor(NULL, &client_ic, NULL),
+                   CRPC_EINVAL);
+  assert_int_equal(crpc_channel_add_interceptor(ch, NULL, NULL), CRPC_EINVAL);
+  for (int i = 0; i < CRPC_MAX_INTERCEPTORS; i++)
+    assert_int_equal(crpc_channel_add_interceptor(ch, &client_ic, &cfg), 0);
+  assert_int_equal(crpc_channel_add_interceptor(ch, &client_ic, &cfg),
+                   CRPC_ENOMEM);
+  crpc_channel_free(ch);
+  assert_int_equal(crpc_server_new(&srv, NULL), 0);
+  assert_int_equal(crpc_server_add_interceptor(srv, NULL, NULL), CRPC_EINVAL);
+  for (int i = 0; i < CRPC_MAX_INTERCEPTORS; i++)
+    assert_int_equal(crpc_server_add_interceptor(srv, &server_ic, &cfg), 0);
+  assert_int_equal(crpc_server_add_interceptor(srv, &server_ic, &cfg),
+                   CRPC_ENOMEM);
+  /* the auth hook needs a slot of its own */
+  assert_int_equal(crpc_server_set_auth_hook(srv, auth, NULL), CRPC_ENOMEM);
+  assert_int_equal(crpc_server_set_auth_hook(srv, NULL, NULL), 0);
+  crpc_server_free(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_order_every_kind),
@@ -737,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_callback_api),
       cmocka_unit_test(test_auth_hook_on_chain),
       cmocka_unit_test(test_no_allocation_per_interceptor),
+      cmocka_unit_test(test_registration_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
