@@ -26,6 +26,12 @@
  * sent; the call fails locally with that status. Server: the handler never
  * runs; the client gets that status (message: crpc_call_set_status_message
  * from the hook, or a default one).
+ *
+ * Threads: each hook says where it runs; a hook on a loop's thread must
+ * not block. Client call credentials (crpc_call_creds_cb) run after every
+ * on_start, as the innermost step. An interceptor that needs per-call
+ * state keeps it in the call's arena (crpc_call_arena_alloc(), freed with
+ * the call): that is the program's allocation, the chain makes none.
  */
 #ifndef CRPC_INTERCEPTOR_H
 #define CRPC_INTERCEPTOR_H
