@@ -171,6 +171,7 @@ void crpc__call_budget_detach(crpc_call *c) {
 int crpc__call_on_message(void *ud, crpc__msgbuf *m) {
   crpc_call *c = ud;
   c->mx_rx += m->len; /* [loop] for metrics: payload as received */
+  crpc__ic_recv(c, m->data, m->len, m->compressed);
   pthread_mutex_lock(&c->mu);
   bool wake = c->recvq.head == NULL;
   crpc__msgq_push(&c->recvq, m);
@@ -241,6 +242,12 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
   crpc__msgbuf *m;
   if (!c || !msg)
     return false;
+  if (c->is_server) {
+    crpc__ics_send(c, msg);
+  } else if (crpc__icc_send(c, &msg) != CRPC_OK) {
+    crpc__call_kick(c); /* the call ends with the interceptor's status */
+    return false;
+  }
   crpc__encoding enc = (flags & CRPC_WRITE_NO_COMPRESS) ? CRPC__ENC_IDENTITY
                                                          : c->send_enc;
   int rv = crpc__frame_message(&c->mem, msg, enc, c->max_send, &m);
@@ -354,7 +361,7 @@ void crpc_call_cancel(crpc_call *c) {
   if (!c)
     return;
   pthread_mutex_lock(&c->mu);
-  if (!c->done && !c->cancel_requested) {
+  if (!c->done && !c->cancel_requested && !c->ic_finishing) {
     c->cancel_requested = true;
     if (!c->is_server)
       crpc__status_set(&c->status, CRPC_CANCELLED, "cancelled by the client");

@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "codec.h"
 #include "conn.h"
+#include "intercept.h"
 #include "internal.h"
 #include "loop.h"
 
@@ -147,6 +148,14 @@ struct crpc_call {
   bool mx_done;               /* recorded */
   int64_t mx_call_ns, mx_start_ns; /* client call / attempt or server */
   uint64_t mx_tx, mx_rx;      /* message bytes sent / received */
+  /* interceptors (intercept.h): the side's chain [const]; how many of
+   * its on_start ran (client [const after start]; server [mu]); whether
+   * the server's on_finish ran [mu] */
+  const crpc__client_chain *cic;
+  const crpc__server_chain *sic;
+  unsigned ic_started;
+  bool ic_done;
+  bool ic_finishing; /* client [mu]: on_done running, the end is near */
 };
 
 /* ---- client_cb.c ---- */

@@ -72,7 +72,7 @@ static void deliver_async_task(void *arg) { deliver_async(arg); }
 void crpc__client_finish(crpc_call *c, crpc_code code, const char *msg) {
   crpc_channel *ch = c->channel;
   pthread_mutex_lock(&c->mu);
-  if (c->done) {
+  if (c->done || c->ic_finishing) {
     pthread_mutex_unlock(&c->mu);
     return;
   }
@@ -89,6 +89,21 @@ void crpc__client_finish(crpc_call *c, crpc_code code, const char *msg) {
     crpc__status_set(&c->status, CRPC_INTERNAL,
                      "server sent %zu response messages to a unary call",
                      c->recvq.count);
+  if (c->ic_started) {
+    /* interceptors see the end before the program does; the status is
+     * lent as a copy (on the stack: no allocation), as crpc_call_cancel()
+     * from another thread could still replace the call's */
+    char text[256] = "";
+    crpc_status st = {.code = c->status.code};
+    if (c->status.message) {
+      snprintf(text, sizeof text, "%s", c->status.message);
+      st.message = text;
+    }
+    c->ic_finishing = true;
+    pthread_mutex_unlock(&c->mu);
+    crpc__icc_done(c, &st);
+    pthread_mutex_lock(&c->mu);
+  }
   c->done = true;
   c->got_headers = true;
   bool async = c->async_cb || c->async_adapter;
@@ -294,6 +309,7 @@ static void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
     return;
   if (c->http_status >= 100 && c->http_status < 200)
     return; /* informational */
+  crpc__icc_headers(c);
   pthread_mutex_lock(&c->mu);
   c->got_headers = true;
   if (c->initial_out &&
@@ -488,7 +504,10 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
     crpc__call_unref(c);
     return rv;
   }
-  run_call_creds(c, ch, opts);
+  c->cic = &ch->ic;
+  crpc__icc_start(c); /* interceptors first: they are the outermost */
+  if (!c->cancel_requested)
+    run_call_creds(c, ch, opts);
   crpc__mx_client_new(c);
   *out = c;
   return 0;
@@ -530,6 +549,11 @@ static int start_unary(crpc_call **out, crpc_channel *ch, const crpc_method *m,
   int rv = new_call(&c, ch, m, opts);
   if (rv != 0)
     return rv;
+  if (!c->cancel_requested && crpc__icc_send(c, &req) != CRPC_OK) {
+    c->send_closed = true; /* ends at the first kick, nothing sent */
+    *out = c;
+    return 0;
+  }
   rv = crpc__frame_message(&c->mem, req, c->send_enc, c->max_send, &mb);
   if (rv != 0) {
     crpc__call_unref(c);

@@ -144,6 +144,10 @@ int crpc_call_write_async(crpc_call *c, const ProtobufCMessage *msg,
   pthread_mutex_unlock(&c->mu);
   if (busy)
     return CRPC_ESTATE;
+  if (crpc__icc_send(c, &msg) != CRPC_OK) {
+    crpc__call_kick(c); /* the call ends with the interceptor's status */
+    return CRPC_ESTATE;
+  }
   crpc__encoding enc = (flags & CRPC_WRITE_NO_COMPRESS) ? CRPC__ENC_IDENTITY
                                                          : c->send_enc;
   crpc__msgbuf *mb;

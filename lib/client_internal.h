@@ -62,6 +62,7 @@ struct crpc_channel {
   pthread_mutex_t done_mu; /* crpc_channel_free waits for the loop's */
   pthread_cond_t done_cv;  /* last word on this channel */
   bool done;
+  crpc__client_chain ic; /* interceptors [const once calls run] */
 };
 
 /* channel.c [loop]: puts a started call on the channel's connection (or

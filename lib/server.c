@@ -234,6 +234,11 @@ int crpc_server_set_auth_hook(crpc_server *s, crpc_auth_hook hook,
     return CRPC_EINVAL;
   if (s->state != SRV_NEW)
     return CRPC_ESTATE;
+  if (hook) {
+    int rv = crpc__server_auth_interceptor(s);
+    if (rv != 0)
+      return rv;
+  }
   s->auth_hook = hook;
   s->auth_ud = user_data;
   return 0;

@@ -249,6 +249,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     pthread_cond_wait(&c->cv, &c->mu);
   pthread_mutex_unlock(&c->mu);
   if (code == CRPC_OK && resp) {
+    crpc__ics_send(c, resp);
     int rv = crpc__frame_message(&c->mem, resp, c->send_enc, c->max_send,
                                  &m);
     if (rv != 0) {
@@ -275,6 +276,18 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     crpc__free(&c->mem, m);
     m = NULL;
   }
+  if (c->sic && c->sic->n) {
+    /* interceptors see the status the client will get, and may still
+     * add trailers */
+    pthread_mutex_lock(&c->mu);
+    crpc_code final = c->send_closed ? c->status.code : code;
+    pthread_mutex_unlock(&c->mu);
+    if (final == CRPC_OK && !m && !had_resp &&
+        (c->method->kind == CRPC_UNARY ||
+         c->method->kind == CRPC_CLIENT_STREAMING))
+      final = CRPC_INTERNAL;
+    crpc__ics_finish(c, final);
+  }
   pthread_mutex_lock(&c->mu);
   if (!c->send_closed) {
     if (m)
@@ -295,20 +308,18 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
 /* The server's auth hook, before the handler and on its thread. False when
  * it refused the call (which is then complete). */
 static bool authorized(crpc_call *c) {
-  crpc_server *s = c->handler->srv;
-  if (!s->auth_hook)
-    return true;
-  crpc_code code = s->auth_hook(c, s->auth_ud);
+  crpc_code code = crpc__ics_start(c); /* the auth hook is one of them */
   if (code == CRPC_OK)
     return true;
-  if ((unsigned)code > CRPC_UNAUTHENTICATED)
-    code = CRPC_UNKNOWN;
   pthread_mutex_lock(&c->mu);
   bool has_msg = c->status.message != NULL;
   pthread_mutex_unlock(&c->mu);
-  if (!has_msg)
-    crpc_call_set_status_message(c, "request rejected by the server's "
-                                    "authorization check");
+  if (!has_msg) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "request rejected by a server interceptor "
+                              "(%s)", crpc_code_name(code));
+    crpc_call_set_status_message(c, msg);
+  }
   complete(c, code, NULL);
   return false;
 }
@@ -501,12 +512,15 @@ static void run_inline(crpc_call *c) {
     return;
   }
   resp = c->method->kind == CRPC_UNARY ? new_response(c) : NULL;
+  /* under mu: crpc_call_answer() from another thread reads it */
+  pthread_mutex_lock(&c->mu);
   c->in_inline = true;
+  pthread_mutex_unlock(&c->mu);
   code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
                                                : CRPC_RESOURCE_EXHAUSTED;
-  c->in_inline = false;
   protobuf_c_message_free_unpacked(req, &c->pbc);
   pthread_mutex_lock(&c->mu);
+  c->in_inline = false;
   bool deferred = c->deferred;
   if (deferred)
     c->deferred_resp = resp; /* crpc_call_answer() completes it */
@@ -711,6 +725,7 @@ static int crpc__server_on_begin_headers(crpc__conn *conn, int32_t stream_id) {
   memcpy(c->peer, conn->peer, sizeof c->peer);
   c->peer_tls = conn->tp != NULL;
   c->peer_id = crpc__tls_peer_id(conn->tp);
+  c->sic = &s->ic;
   crpc__conn_attach(conn, c);
   crpc__call_unref(c); /* the connection holds it now */
   nghttp2_session_set_stream_user_data(conn->session, stream_id, c);
@@ -880,14 +895,18 @@ static void crpc__server_on_stream_close(crpc_call *c, uint32_t error_code) {
   if (error_code != NGHTTP2_NO_ERROR || !c->eos_sent)
     c->cancelled = true;
   bool cancelled = c->cancelled;
-  crpc_code code = cancelled ? CRPC_CANCELLED : c->status.code;
+  crpc_code code = c->status.code;
+  if (cancelled && code == CRPC_OK)
+    code = CRPC_CANCELLED; /* reset before its status went out */
   crpc__call_notify(c);
   pthread_mutex_unlock(&c->mu);
-  crpc__mx_server_end(c, code); /* reset before its status went out */
+  crpc__mx_server_end(c, code);
   if (cancelled)
     crpc__server_fire_cancel(c);
   if (c->inline_stream)
     inline_stream_close(c, cancelled); /* the handler frees its state */
+  /* a call that ended before its status was decided (reset, deadline) */
+  crpc__ics_finish(c, code);
 }
 
 static void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
@@ -903,6 +922,7 @@ static void crpc__server_fail(crpc_call *c, crpc_code code, const char *msg) {
   crpc__server_fire_cancel(c);
   if (c->inline_stream)
     inline_stream_close(c, true);
+  crpc__ics_finish(c, CRPC_CANCELLED);
 }
 
 static void crpc__server_fire_cancel(crpc_call *c) {

@@ -117,7 +117,13 @@ struct crpc_server {
   crpc__server_ext *ext; /* built-ins' state (server_ext.h) */
   crpc_access_log_cb access_log; /* [const after start] metrics_call.c */
   void *access_log_ud;
+  crpc__server_chain ic; /* interceptors [const after start] */
+  bool auth_in_chain;    /* the auth hook's interceptor is in |ic| */
 };
+
+/* intercept_server.c: puts the auth hook's interceptor in the chain
+ * (once). Returns 0 or CRPC_ENOMEM (chain full). */
+int crpc__server_auth_interceptor(crpc_server *s);
 
 /* server.c */
 crpc__server_method *crpc__server_find_method(crpc_server *s,

@@ -17,5 +17,6 @@
 #include <crpc/health.h>
 #include <crpc/reflection.h>
 #include <crpc/metrics.h>
+#include <crpc/interceptor.h>
 
 #endif /* CRPC_CRPC_H */

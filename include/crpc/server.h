@@ -137,8 +137,11 @@ CRPC_API int crpc_server_register_service(crpc_server *s,
  */
 typedef crpc_code (*crpc_auth_hook)(crpc_call *call, void *user_data);
 
-/** Installs |hook| (NULL removes it). Before crpc_server_start(). Returns 0,
- * CRPC_EINVAL or CRPC_ESTATE. */
+/** Installs |hook| (NULL removes it). Before crpc_server_start(). The
+ * hook runs as a server interceptor's on_start (crpc/interceptor.h),
+ * taking the chain slot where it was first installed. Returns 0,
+ * CRPC_EINVAL, CRPC_ESTATE or CRPC_ENOMEM (the interceptor chain is
+ * full). */
 CRPC_API int crpc_server_set_auth_hook(crpc_server *s, crpc_auth_hook hook,
                                        void *user_data);
 
