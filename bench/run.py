@@ -68,8 +68,10 @@ ASYNC_OWN = [("crpc-async", "crpc-async")]
 ASYNC_SPLIT = [("crpc-async", "crpc"), ("crpc", "crpc-async")]
 GREETER_PATH = "/helloworld.Greeter/SayHello"
 # grpc-go's server under every load generator that meets the C++ server.
-GO_UNARY = [("crpc", "grpcgo"), ("grpcpp", "grpcgo"), ("h2load", "grpcgo")]
-GO_STREAM = [("crpc", "grpcgo"), ("grpcpp", "grpcgo")]
+# and its own client (load "grpcgo") against it, like C++ -> C++.
+GO_UNARY = [("grpcgo", "grpcgo"), ("crpc", "grpcgo"), ("grpcpp", "grpcgo"),
+            ("h2load", "grpcgo")]
+GO_STREAM = [("grpcgo", "grpcgo"), ("crpc", "grpcgo"), ("grpcpp", "grpcgo")]
 
 
 def scenarios():
@@ -79,8 +81,7 @@ def scenarios():
                         title="unary latency, 1 in flight, 0 B, " + where,
                         rpc="unary", c=1, k=1, req=0, resp=0, same_cpu=same,
                         pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
-                        ASYNC_OWN + [("crpc-sync", "crpc")] +
-                        [("crpc", "grpcgo"), ("grpcpp", "grpcgo")],
+                        ASYNC_OWN + [("crpc-sync", "crpc")] + GO_STREAM,
                         metrics=["p50_us", "p99_us", "calls_per_s"]))
     for c in (1, 4):
         for size, label in ((0, "0 B"), (KIB, "1 KiB")):
@@ -184,13 +185,15 @@ SERVER_NAMES = {"crpc": "crpc", "grpcpp": "C++ cq", "grpcpp-cb": "C++ cb",
                 "uv-greeter": "uv-greeter-server (1 thread)",
                 "helloworld": "helloworld-server (threaded)"}
 LOAD_NAMES = {"crpc": "crpc client", "grpcpp": "C++ client",
+              "grpcgo": "Go client",
               "crpc-sync": "crpc client --sync",
               "crpc-async": "crpc client --async", "h2load": "h2load"}
 
 
 MEMORY_PAIRS = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
                 ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc"),
-                ("crpc", "grpcgo"), ("grpcpp", "grpcgo")]
+                ("grpcgo", "grpcgo"), ("crpc", "grpcgo"),
+                ("grpcpp", "grpcgo")]
 
 
 class RunFailed(Exception):
@@ -209,7 +212,8 @@ class Tools:
         self.bin = {}
         for name in ("crpc-bench-server", "crpc-bench-client",
                      "grpcpp-bench-server", "grpcpp-bench-client",
-                     "grpcgo-bench-server", "helloworld-server", "uv-greeter-server"):
+                     "grpcgo-bench-server", "grpcgo-bench-client",
+                     "helloworld-server", "uv-greeter-server"):
             self.bin[name] = self._find(name)
         self.h2load = shutil.which("h2load")
         self.nghttp = shutil.which("nghttp")
@@ -756,8 +760,8 @@ class Bench:
     def comparisons(self, sc_name, pairs, metric):
         """Rows (comparison, crpc side, crpc figure, (C++ server, C++
         figure), C++ side, (crpc key, C++ key), Go key): the Go key is
-        grpc-go's server under the crpc side's load generator (None when
-        the scenario has no such pair)."""
+        grpc-go's server under the crpc side's load generator (the own row:
+        Go client -> Go server), None when the scenario has no such pair."""
         rows = []
         own_c = self.median((sc_name, "crpc", "crpc"), metric)
         cpp_opts = [(s, self.median((sc_name, "grpcpp", s), metric))
@@ -768,7 +772,14 @@ class Bench:
                      "C++ client -> " +
                      (SERVER_NAMES[best[0]] if best[0] else "C++"),
                      ((sc_name, "crpc", "crpc"), (sc_name, "grpcpp", best[0])),
-                     go_key(sc_name, pairs, "crpc")))
+                     go_key(sc_name, pairs, "grpcgo")))
+        # The crpc client against grpc-go's server: the same load on both
+        # servers (there is no crpc client -> C++ server run).
+        if ("grpcgo", "grpcgo") in pairs and ("crpc", "grpcgo") in pairs:
+            rows.append(("crpc", "crpc client -> crpc server", own_c,
+                         (None, None), "-",
+                         ((sc_name, "crpc", "crpc"), None),
+                         go_key(sc_name, pairs, "crpc")))
         for load in ("grpcpp", "h2load"):
             if (load, "crpc") not in pairs:
                 continue
@@ -1097,8 +1108,8 @@ def write_results(path, bench, selected, lines, summary, info, argv,
            "- C++ columns show the better of gRPC's completion-queue (cq) "
            "and callback (cb) server APIs for each row; *Go* columns "
            "grpc-go's server (`grpcgo-bench-server --threads=1`: GOMAXPROCS "
-           "1) under the crpc side's load generator (there is no Go "
-           "client); MB/s (10^6 B) and MiB/s count payload "
+           "1): the own row is Go client -> Go server, the other rows the "
+           "Go server under the crpc side's load generator; MB/s (10^6 B) and MiB/s count payload "
            "bytes in both directions; *client CPUs* is how many CPUs the bench "
            "client kept busy in the measured window (crpc side / C++ side; "
            "`-` for h2load), *server CPUs* the same for the server over the "
