@@ -1,14 +1,20 @@
 #!/usr/bin/python3
-"""Runs the crpc vs gRPC C++ benchmark (issues 5, 8); writes bench/RESULTS.md.
+"""Runs the crpc vs gRPC C++ and grpc-go benchmark (issues 5, 8, 13); writes
+bench/RESULTS.md.
 
     /usr/bin/python3 bench/run.py --build-dir BUILD [--duration S]
         [--warmup S] [--repeats N] [--only SCENARIO,...] [--no-write]
 
 Builds nothing: BUILD is a configured and built tree (targets crpc-bench-*,
-grpcpp-bench-*, helloworld-server, uv-greeter-server, crpc_shared). Every
+grpcpp-bench-*, grpcgo-bench-server, helloworld-server, uv-greeter-server,
+crpc_shared). Every
 scenario runs for the pairs crpc client -> crpc server and C++ client -> C++
 server, and the throughput scenarios also put both servers under the same
-load generators (h2load and the C++ client). The callback API (issue 8) runs
+load generators (h2load and the C++ client). grpc-go's server (issue 13) is
+a second reference: every load generator that meets the C++ server also
+meets it (the crpc client, the C++ client, h2load), and each row shows crpc /
+C++ and crpc / Go; without grpcgo-bench-server its columns say n/a. The
+callback API (issue 8) runs
 in the same run: crpc-bench-client --async against crpc-bench-server --async
 (both on a crpc_loop their own thread drives), beside the blocking modes, and
 h2load loads the single-threaded libuv greeter against the threaded
@@ -49,7 +55,8 @@ IDLE_CONNECTIONS = 1000
 # (the bench clients), "crpc-sync" and "crpc-async" (the crpc client with
 # --sync, --async) and "h2load". Servers: "crpc", "crpc-async" (--async: on
 # a crpc_loop), "grpcpp" (completion queue API), "grpcpp-cb" (callback API),
-# and for the greeter rows "uv-greeter" and "helloworld".
+# "grpcgo" (grpc-go), and for the greeter rows "uv-greeter" and
+# "helloworld".
 OWN_PAIRS = [("crpc", "crpc"), ("grpcpp", "grpcpp")]
 SAME_LOAD = [("grpcpp", "crpc"), ("h2load", "crpc"), ("h2load", "grpcpp"),
              ("h2load", "grpcpp-cb")]
@@ -60,6 +67,11 @@ ASYNC_OWN = [("crpc-async", "crpc-async")]
 # only): where one stream or call decides the figure.
 ASYNC_SPLIT = [("crpc-async", "crpc"), ("crpc", "crpc-async")]
 GREETER_PATH = "/helloworld.Greeter/SayHello"
+# grpc-go's server under every load generator that meets the C++ server.
+# and its own client (load "grpcgo") against it, like C++ -> C++.
+GO_UNARY = [("grpcgo", "grpcgo"), ("crpc", "grpcgo"), ("grpcpp", "grpcgo"),
+            ("h2load", "grpcgo")]
+GO_STREAM = [("grpcgo", "grpcgo"), ("crpc", "grpcgo"), ("grpcpp", "grpcgo")]
 
 
 def scenarios():
@@ -69,7 +81,7 @@ def scenarios():
                         title="unary latency, 1 in flight, 0 B, " + where,
                         rpc="unary", c=1, k=1, req=0, resp=0, same_cpu=same,
                         pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
-                        ASYNC_OWN + [("crpc-sync", "crpc")],
+                        ASYNC_OWN + [("crpc-sync", "crpc")] + GO_STREAM,
                         metrics=["p50_us", "p99_us", "calls_per_s"]))
     for c in (1, 4):
         for size, label in ((0, "0 B"), (KIB, "1 KiB")):
@@ -79,14 +91,21 @@ def scenarios():
                 (c, label),
                 rpc="unary", c=c, k=100, req=size, resp=size, same_cpu=False,
                 pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD +
-                ASYNC_OWN + [("h2load", "crpc-async")],
+                ASYNC_OWN + [("h2load", "crpc-async")] + GO_UNARY,
                 metrics=["calls_per_s", "calls_per_cpu_s"]))
+    # Issue 13: large unary messages, few calls in flight.
+    out.append(dict(name="unary-tput-4x10-64k",
+                    title="unary throughput, 4 conn x 10 in flight, 64 KiB "
+                    "request and response", rpc="unary", c=4, k=10,
+                    req=64 * KIB, resp=64 * KIB, same_cpu=False,
+                    pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD +
+                    GO_UNARY, metrics=["calls_per_s", "mib_per_s"]))
     out.append(dict(name="unary-tput-tls-1x100-1k",
                     title="TLS unary throughput, 1 conn x 100 in flight, "
                     "1 KiB", rpc="unary", c=1, k=100, req=KIB, resp=KIB,
                     same_cpu=False, tls=True,
                     pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] + SAME_LOAD +
-                    ASYNC_OWN + [("h2load", "crpc-async")],
+                    ASYNC_OWN + [("h2load", "crpc-async")] + GO_UNARY,
                     metrics=["calls_per_s"]))
     for where, same in (("cross-CPU", False), ("same-CPU", True)):
         out.append(dict(name="pingpong-" + ("same" if same else "cross"),
@@ -95,7 +114,7 @@ def scenarios():
                         same_cpu=same,
                         pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
                         STREAM_SAME_LOAD + ASYNC_OWN +
-                        ([] if same else ASYNC_SPLIT),
+                        ([] if same else ASYNC_SPLIT) + GO_STREAM,
                         metrics=["calls_per_s", "p50_us"]))
     for size, label in ((64 * KIB, "64k"), (MIB, "1m")):
         out.append(dict(name="stream-tput-" + label,
@@ -104,8 +123,22 @@ def scenarios():
                         rpc="streaming", c=1, k=1, req=size, resp=size,
                         same_cpu=False,
                         pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
-                        STREAM_SAME_LOAD + ASYNC_OWN,
+                        STREAM_SAME_LOAD + ASYNC_OWN + GO_STREAM,
                         metrics=["mb_per_s"]))
+    # Issue 13: one direction at a time (the other way carries empty
+    # messages), plain and TLS.
+    for name, title, req, resp, tls in (
+            ("stream-up-1m", "streaming upload, 1 stream, 1 MiB messages",
+             MIB, 0, False),
+            ("stream-down-1m", "streaming download, 1 stream, 1 MiB "
+             "messages", 0, MIB, False),
+            ("stream-up-tls-1m", "TLS streaming upload, 1 stream, 1 MiB "
+             "messages", MIB, 0, True)):
+        out.append(dict(name=name, title=title, rpc="streaming", c=1, k=1,
+                        req=req, resp=resp, same_cpu=False, tls=tls,
+                        pairs=OWN_PAIRS + [("grpcpp", "grpcpp-cb")] +
+                        STREAM_SAME_LOAD + GO_STREAM,
+                        metrics=["mib_per_s"]))
     # helloworld SayHello("world") under h2load: uv-greeter-server (libuv,
     # one thread) against helloworld-server (crpc's default threaded
     # server: reactor threads, handlers on the worker pool), both pinned
@@ -144,14 +177,23 @@ TARGETS = {
 METRIC_NAMES = {"calls_per_s": "calls/s", "p50_us": "p50 us",
                 "calls_per_cpu_s": "calls per server CPU-s",
                 "p99_us": "p99 us", "mb_per_s": "MB/s",
+                "mib_per_s": "MiB/s",
                 "rss_per_conn_kb": "KiB/conn"}
 SERVER_NAMES = {"crpc": "crpc", "grpcpp": "C++ cq", "grpcpp-cb": "C++ cb",
+                "grpcgo": "Go",
                 "crpc-async": "crpc --async",
                 "uv-greeter": "uv-greeter-server (1 thread)",
                 "helloworld": "helloworld-server (threaded)"}
 LOAD_NAMES = {"crpc": "crpc client", "grpcpp": "C++ client",
+              "grpcgo": "Go client",
               "crpc-sync": "crpc client --sync",
               "crpc-async": "crpc client --async", "h2load": "h2load"}
+
+
+MEMORY_PAIRS = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
+                ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc"),
+                ("grpcgo", "grpcgo"), ("crpc", "grpcgo"),
+                ("grpcpp", "grpcgo")]
 
 
 class RunFailed(Exception):
@@ -170,6 +212,7 @@ class Tools:
         self.bin = {}
         for name in ("crpc-bench-server", "crpc-bench-client",
                      "grpcpp-bench-server", "grpcpp-bench-client",
+                     "grpcgo-bench-server", "grpcgo-bench-client",
                      "helloworld-server", "uv-greeter-server"):
             self.bin[name] = self._find(name)
         self.h2load = shutil.which("h2load")
@@ -202,6 +245,7 @@ class Tools:
 SERVER_BINS = {"crpc": "crpc-bench-server", "crpc-async": "crpc-bench-server",
                "grpcpp": "grpcpp-bench-server",
                "grpcpp-cb": "grpcpp-bench-server",
+               "grpcgo": "grpcgo-bench-server",
                "uv-greeter": "uv-greeter-server",
                "helloworld": "helloworld-server"}
 
@@ -222,6 +266,9 @@ def server_cmd(tools, kind, tls=None):
         cmd = [tools.bin["crpc-bench-server"], "--port=0", "--threads=1"]
     elif kind == "crpc-async":
         cmd = [tools.bin["crpc-bench-server"], "--port=0", "--async"]
+    elif kind == "grpcgo":
+        # --threads=1: GOMAXPROCS 1, the one CPU it is pinned to.
+        cmd = [tools.bin["grpcgo-bench-server"], "--port=0", "--threads=1"]
     else:
         api = "callback" if kind == "grpcpp-cb" else "cq"
         cmd = [tools.bin["grpcpp-bench-server"], "--port=0", "--threads=1",
@@ -562,6 +609,11 @@ class Bench:
             # bottleneck.
             res["server_cpu"] = ((srv.cpu_s() - cpu0) /
                                  (time.monotonic() - wall0))
+            if "mb_per_s" in res:
+                res["mib_per_s"] = res["mb_per_s"] * 1e6 / MIB
+            elif "calls_per_s" in res:  # h2load: payload bytes both ways
+                res["mib_per_s"] = (res["calls_per_s"] *
+                                    (sc["req"] + sc["resp"]) / MIB)
             if "calls_per_s" in res and res["server_cpu"] > 0:
                 # Robust to CPU time taken by other work on the machine.
                 res["calls_per_cpu_s"] = (res["calls_per_s"] /
@@ -597,8 +649,7 @@ class Bench:
 
     # -- memory: server RSS with idle connections that each made one call
     def run_memory(self):
-        pairs = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
-                 ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc")]
+        pairs = MEMORY_PAIRS
         for rep in range(self.args.repeats):
             log("[%s] repeat %d/%d: memory, %d idle connections" % (
                 time.strftime("%H:%M:%S"), rep + 1, self.args.repeats,
@@ -702,11 +753,15 @@ class Bench:
             return None
         if any(r is None for r in runs):
             return "FAILED"
+        if any(metric not in r for r in runs):
+            return None
         return statistics.median(r[metric] for r in runs)
 
     def comparisons(self, sc_name, pairs, metric):
         """Rows (comparison, crpc side, crpc figure, (C++ server, C++
-        figure), C++ side, (crpc load CPU, C++ load CPU))."""
+        figure), C++ side, (crpc key, C++ key), Go key): the Go key is
+        grpc-go's server under the crpc side's load generator (the own row:
+        Go client -> Go server), None when the scenario has no such pair."""
         rows = []
         own_c = self.median((sc_name, "crpc", "crpc"), metric)
         cpp_opts = [(s, self.median((sc_name, "grpcpp", s), metric))
@@ -716,7 +771,15 @@ class Bench:
         rows.append(("own", "crpc client -> crpc server", own_c, best,
                      "C++ client -> " +
                      (SERVER_NAMES[best[0]] if best[0] else "C++"),
-                     ((sc_name, "crpc", "crpc"), (sc_name, "grpcpp", best[0]))))
+                     ((sc_name, "crpc", "crpc"), (sc_name, "grpcpp", best[0])),
+                     go_key(sc_name, pairs, "grpcgo")))
+        # The crpc client against grpc-go's server: the same load on both
+        # servers (there is no crpc client -> C++ server run).
+        if ("grpcgo", "grpcgo") in pairs and ("crpc", "grpcgo") in pairs:
+            rows.append(("crpc", "crpc client -> crpc server", own_c,
+                         (None, None), "-",
+                         ((sc_name, "crpc", "crpc"), None),
+                         go_key(sc_name, pairs, "crpc")))
         for load in ("grpcpp", "h2load"):
             if (load, "crpc") not in pairs:
                 continue
@@ -727,7 +790,8 @@ class Bench:
             rows.append((load, "%s -> crpc server" % LOAD_NAMES[load], c, b,
                          "%s -> %s" % (LOAD_NAMES[load],
                                        SERVER_NAMES[b[0]] if b[0] else "C++"),
-                         ((sc_name, load, "crpc"), (sc_name, load, b[0]))))
+                         ((sc_name, load, "crpc"), (sc_name, load, b[0])),
+                         go_key(sc_name, pairs, load)))
         return rows
 
     def cpu(self, key, field):
@@ -736,6 +800,10 @@ class Bench:
         if not runs or any(r is None or field not in r for r in runs):
             return None
         return statistics.median(r[field] for r in runs)
+
+
+def go_key(sc_name, pairs, load):
+    return (sc_name, load, "grpcgo") if (load, "grpcgo") in pairs else None
 
 
 def lower_is_better(metric):
@@ -789,49 +857,57 @@ def cpu_str(v):
 SATURATED = 0.9
 
 
-def table_row(bench, title, metric, comp, cside, c, best, gside, keys, key):
+def table_row(bench, title, metric, comp, cside, c, best, gside, keys, key,
+              gokey):
     g = best[1]
     cpus = [bench.cpu(k, "client_cpu") for k in keys]
     srv = [bench.cpu(k, "server_cpu") for k in keys]
+    go = bench.median(gokey, metric) if gokey else None
+    go_srv = bench.cpu(gokey, "server_cpu") if gokey else None
+    go_side = ("%s -> Go" % LOAD_NAMES[gokey[1]]) if gokey else "-"
     r = ratio(c, g)
+    r_go = ratio(c, go)
     mark = target_mark(key, r)
     if (mark.endswith("MISSED") and comp != "h2load" and
             all(x is not None and x >= SATURATED for x in cpus)):
         mark += " (load generator saturated)"
-    line = "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |" % (
+    line = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | "
+            "%s / %s / %s | %s |") % (
         title, METRIC_NAMES[metric], cside, fmt(c), gside, fmt(g),
-        "%.2f" % r if r is not None else "n/a", cpu_str(cpus[0]),
-        cpu_str(cpus[1]), cpu_str(srv[0]), cpu_str(srv[1]), mark)
+        "%.2f" % r if r is not None else "n/a", go_side, fmt(go),
+        "%.2f" % r_go if r_go is not None else "n/a", cpu_str(cpus[0]),
+        cpu_str(cpus[1]), cpu_str(srv[0]), cpu_str(srv[1]), cpu_str(go_srv),
+        mark)
     return line, r, mark
 
 
 def build_table(bench, selected):
     lines = ["| scenario | metric | crpc side | crpc | C++ side | C++ | "
-             "crpc / C++ | client CPUs | server CPUs | target |",
-             "|---|---|---|---:|---|---:|---:|---:|---:|---|"]
+             "crpc / C++ | Go side | Go | crpc / Go | client CPUs | "
+             "server CPUs (crpc / C++ / Go) | target |",
+             "|---|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|"]
     summary = []
     for sc in selected:
         if sc.get("service") == "greeter":
             continue  # build_greeter_table()
         for metric in sc["metrics"]:
-            for comp, cside, c, best, gside, keys in bench.comparisons(
-                    sc["name"], sc["pairs"], metric):
+            for comp, cside, c, best, gside, keys, gokey in \
+                    bench.comparisons(sc["name"], sc["pairs"], metric):
                 key = (sc["name"], metric, comp)
                 line, r, mark = table_row(bench, sc["title"], metric, comp,
-                                          cside, c, best, gside, keys, key)
+                                          cside, c, best, gside, keys, key,
+                                          gokey)
                 lines.append(line)
                 if mark:
                     summary.append((sc["name"], metric, comp, r, mark))
     if any(k[0] == "memory" for k in bench.results):
         metric = "rss_per_conn_kb"
-        pairs = [("crpc", "crpc"), ("grpcpp", "grpcpp"),
-                 ("grpcpp", "grpcpp-cb"), ("grpcpp", "crpc")]
-        for comp, cside, c, best, gside, keys in bench.comparisons(
-                "memory", pairs, metric):
+        for comp, cside, c, best, gside, keys, gokey in bench.comparisons(
+                "memory", MEMORY_PAIRS, metric):
             key = ("memory", metric, comp)
             line, r, mark = table_row(
                 bench, "server RSS, %d idle connections" % IDLE_CONNECTIONS,
-                metric, comp, cside, c, best, gside, keys, key)
+                metric, comp, cside, c, best, gside, keys, key, gokey)
             lines.append(line)
             if mark:
                 summary.append(("memory", metric, comp, r, mark))
@@ -959,6 +1035,8 @@ def loadavg():
 
 
 LOAD_BEFORE = None
+# grpcgo-bench-server is built against Debian's grpc-go sources.
+GRPCGO_VERSION_GO = "/usr/share/gocode/src/google.golang.org/grpc/version.go"
 
 
 def machine_info(build_dir):
@@ -978,6 +1056,18 @@ def machine_info(build_dir):
     info["grpc"] = subprocess.run(["pkg-config", "--modversion", "grpc++"],
                                   capture_output=True,
                                   text=True).stdout.strip() or "n/a"
+    info["grpcgo"] = "n/a"
+    try:
+        with open(GRPCGO_VERSION_GO) as f:
+            m = re.search(r'Version = "([^"]+)"', f.read())
+            info["grpcgo"] = m.group(1) if m else "n/a"
+    except OSError:
+        pass
+    try:
+        info["go"] = subprocess.run(["go", "version"], capture_output=True,
+                                    text=True).stdout.split()[2]
+    except (OSError, IndexError):
+        info["go"] = "go n/a"
     info["nghttp2"] = subprocess.run(
         ["pkg-config", "--modversion", "libnghttp2"], capture_output=True,
         text=True).stdout.strip()
@@ -998,15 +1088,16 @@ def machine_info(build_dir):
 def write_results(path, bench, selected, lines, summary, info, argv,
                   elapsed, async_tab, greeter_tab):
     fp = getattr(bench, "footprint", {})
-    out = ["# crpc vs gRPC C++: benchmark results", "",
+    out = ["# crpc vs gRPC C++ and grpc-go: benchmark results", "",
            "Generated by `bench/run.py`; do not edit by hand (rerun it).", "",
            "- date: %s" % info["date"],
            "- machine: `nproc` = %s, CPU: %s, kernel %s" % (
                info["nproc"], info["cpu"], info["kernel"]),
            "- crpc commit %s, build type %s; gRPC C++ %s (Debian "
-           "libgrpc++-dev), nghttp2 %s" % (
+           "libgrpc++-dev), grpc-go %s (Debian golang-google-grpc-dev, "
+           "%s), nghttp2 %s" % (
                info["commit"], info["build_type"], info["grpc"],
-               info["nghttp2"]),
+               info["grpcgo"], info["go"], info["nghttp2"]),
            "- run: `%s` (%.1f min): %d repeats, %g s measured after %g s "
            "warm-up; medians shown" % (
                " ".join(shlex.quote(a) for a in argv), elapsed / 60,
@@ -1015,7 +1106,10 @@ def write_results(path, bench, selected, lines, summary, info, argv,
            "(same-CPU rows: both on CPU %s)" % (SERVER_CPU, LOAD_CPU,
                                                  SERVER_CPU),
            "- C++ columns show the better of gRPC's completion-queue (cq) "
-           "and callback (cb) server APIs for each row; MB/s counts payload "
+           "and callback (cb) server APIs for each row; *Go* columns "
+           "grpc-go's server (`grpcgo-bench-server --threads=1`: GOMAXPROCS "
+           "1): the own row is Go client -> Go server, the other rows the "
+           "Go server under the crpc side's load generator; MB/s (10^6 B) and MiB/s count payload "
            "bytes in both directions; *client CPUs* is how many CPUs the bench "
            "client kept busy in the measured window (crpc side / C++ side; "
            "`-` for h2load), *server CPUs* the same for the server over the "
