@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,17 @@ static crpc_code half_duplex_call(crpc_call *call, void *user_data) {
   return code;
 }
 
+/* Calls received, printed at exit ("calls served: N"): deployment tests
+ * behind proxies count which backend served how many. */
+static atomic_long calls_served;
+
+static crpc_code count_call(crpc_call *call, void *ud) {
+  (void)call;
+  (void)ud;
+  atomic_fetch_add(&calls_served, 1);
+  return CRPC_OK;
+}
+
 int main(int argc, char **argv) {
   interop_flag flags[] = {
       {"port", "0", "port to listen on; 0 picks one and prints it"},
@@ -310,6 +322,10 @@ int main(int argc, char **argv) {
       {"async", "false",
        "async handlers on a loop the main thread drives (no crpc thread)"},
       {"reflection", "true", "serve server reflection (v1 and v1alpha)"},
+      {"max_connection_age_ms", "0",
+       "drain connections older than this (GOAWAY); 0: never"},
+      {"max_connection_age_grace_ms", "0",
+       "then cancel calls still running after this; 0: no limit"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -345,7 +361,11 @@ int main(int argc, char **argv) {
   int rv = async && sigfd < 0 ? CRPC_ESYS : 0;
   if (rv == 0 && async)
     rv = crpc_loop_new(&loop, NULL); /* this thread drives it */
-  crpc_server_opts so = {.loop = loop};
+  crpc_server_opts so = {
+      .loop = loop,
+      .max_connection_age_ms = interop_flag_long(flags, "max_connection_age_ms"),
+      .max_connection_age_grace_ms =
+          interop_flag_long(flags, "max_connection_age_grace_ms")};
   crpc_server *server = NULL;
   if (rv == 0)
     rv = crpc_server_new(&server, &so);
@@ -387,6 +407,8 @@ int main(int argc, char **argv) {
     rv = crpc_health_new(&health);
   if (rv == 0)
     rv = crpc_health_register(health, server);
+  if (rv == 0)
+    rv = crpc_server_set_auth_hook(server, count_call, NULL);
   if (rv == 0 && interop_flag_bool(flags, "reflection"))
     rv = crpc_server_enable_reflection(server);
   if (rv == 0)
@@ -413,6 +435,7 @@ int main(int argc, char **argv) {
   crpc_server_free(server);
   crpc_health_free(health);
   crpc_loop_free(loop);
+  printf("calls served: %ld\n", atomic_load(&calls_served));
   if (sigfd >= 0)
     close(sigfd);
   return status;
