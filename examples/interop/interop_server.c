@@ -326,6 +326,11 @@ int main(int argc, char **argv) {
        "drain connections older than this (GOAWAY); 0: never"},
       {"max_connection_age_grace_ms", "0",
        "then cancel calls still running after this; 0: no limit"},
+      {"keepalive_min_time_ms", "0",
+       "client PINGs closer than this are strikes; 0: 5 min"},
+      {"permit_keepalive_without_calls", "false",
+       "allow client PINGs on a connection without calls"},
+      {"max_ping_strikes", "0", "strikes before too_many_pings; 0: 10"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -365,7 +370,12 @@ int main(int argc, char **argv) {
       .loop = loop,
       .max_connection_age_ms = interop_flag_long(flags, "max_connection_age_ms"),
       .max_connection_age_grace_ms =
-          interop_flag_long(flags, "max_connection_age_grace_ms")};
+          interop_flag_long(flags, "max_connection_age_grace_ms"),
+      .keepalive_min_time_ms = interop_flag_long(flags, "keepalive_min_time_ms"),
+      .permit_keepalive_without_calls =
+          interop_flag_bool(flags, "permit_keepalive_without_calls"),
+      .max_ping_strikes =
+          (uint32_t)interop_flag_long(flags, "max_ping_strikes")};
   crpc_server *server = NULL;
   if (rv == 0)
     rv = crpc_server_new(&server, &so);
