@@ -68,6 +68,10 @@ static void on_age_timer(crpc__timer *t) {
     return;
   switch (c->drain_state) {
   case CRPC__DRAIN_NONE:
+    if (c->handshaking) { /* TLS not done yet: GOAWAY once it is */
+      crpc__timer_start(c->loop, &c->age_timer, crpc__now_ms() + 100);
+      break;
+    }
     crpc__conn_drain(c, "max_connection_age");
     break;
   case CRPC__DRAIN_NOTICE: /* no PING ACK in time, or the grace is over */

@@ -6,6 +6,7 @@
  *   max_connection_age       GOAWAY(2^31-1) + PING, then the final GOAWAY
  *                            once the PING is answered; the call in flight
  *                            finishes, new calls go on a new connection
+ *                            (also on a program-driven crpc_loop)
  *   max_connection_age_grace a call longer than the grace is cancelled
  *   max_connection_idle      an idle connection gets GOAWAY and is closed
  *   too many PINGs           GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings")
@@ -83,15 +84,19 @@ static bool echo(crpc_call *call, const char *name) {
  * after its GOAWAY; unary calls meanwhile all succeed, and soon arrive
  * from another client port (a new connection, made by the channel on its
  * own). */
-static void age_reconnects(void **state) {
-  (void)state;
+static void age_reconnects_with(bool tls) {
   sec_server s;
   crpc_server_opts o = {.max_connection_age_ms = 200,
                         .max_connection_age_grace_ms = 60000};
-  assert_int_equal(sec_server_start(&s, &o, NULL, record_peer, NULL), 0);
+  crpc_tls_server_opts st_tls = {.cert_file = sec_path("server.pem"),
+                                 .key_file = sec_path("server.key")};
+  assert_int_equal(sec_server_start(&s, &o, tls ? &st_tls : NULL,
+                                    record_peer, NULL), 0);
+  crpc_tls_opts ct = {.ca_file = sec_path("ca.pem")};
+  crpc_channel_opts co = {.tls = tls ? &ct : NULL};
   crpc_channel *ch;
-  assert_int_equal(crpc_channel_new(&ch, sec_target("127.0.0.1", s.port),
-                                    NULL), 0);
+  assert_int_equal(crpc_channel_new(&ch, sec_target("localhost", s.port),
+                                    &co), 0);
   crpc_call *call = bidi_start(ch);
   assert_true(echo(call, "first"));
   char first[128], cur[128];
@@ -109,8 +114,8 @@ static void age_reconnects(void **state) {
     calls++;
     peer_copy(cur, sizeof cur);
   } while (strcmp(cur, first) == 0 && now_ms() < end);
-  fprintf(stderr, "age: %d calls until one came on a new connection "
-                  "(%s, then %s)\n", calls, first, cur);
+  fprintf(stderr, "age%s: %d calls until one came on a new connection "
+                  "(%s, then %s)\n", tls ? " (TLS)" : "", calls, first, cur);
   assert_string_not_equal(cur, first);
   /* the call opened before the GOAWAY is still served, to its end */
   assert_true(echo(call, "second"));
@@ -121,6 +126,17 @@ static void age_reconnects(void **state) {
   crpc_call_free(call);
   crpc_channel_free(ch);
   sec_server_stop(&s);
+}
+
+static void age_reconnects(void **state) {
+  (void)state;
+  age_reconnects_with(false);
+}
+
+/* ... and over TLS (the age timer waits for the handshake). */
+static void age_reconnects_tls(void **state) {
+  (void)state;
+  age_reconnects_with(true);
 }
 
 /* The frames: notice (2^31-1), PING, final GOAWAY with the last stream
@@ -153,6 +169,55 @@ static void age_frames(void **state) {
   assert_true(h2raw_wait_closed(&r, WAIT));
   h2raw_close(&r);
   sec_server_stop(&s);
+}
+
+/* The same on a server on a program-driven crpc_loop: the timers run on
+ * it (this thread runs it; the raw client is another thread). */
+typedef struct loop_client {
+  int port;
+  crpc_loop *loop;
+  int goaways, status;
+  int32_t last_sid, sid;
+  bool closed;
+} loop_client;
+
+static void *loop_client_run(void *arg) {
+  loop_client *lc = arg;
+  h2raw r = {0};
+  if (h2raw_connect(&r, lc->port) == 0) {
+    r.ack_pings = true;
+    h2raw_preface(&r);
+    lc->sid = h2raw_request(&r, "/sec.Test/Bidi", NULL, 0, false);
+    h2raw_run(&r, two_goaways, NULL, WAIT);
+    lc->goaways = r.goaway_count;
+    lc->last_sid = r.goaway_last_sid;
+    h2raw_message(&r, lc->sid, NULL, 0, true);
+    lc->status = h2raw_wait_status(&r, lc->sid, WAIT);
+    lc->closed = h2raw_wait_closed(&r, WAIT);
+    h2raw_close(&r);
+  }
+  crpc_loop_stop(lc->loop);
+  return NULL;
+}
+
+static void age_on_user_loop(void **state) {
+  (void)state;
+  crpc_loop *loop;
+  assert_int_equal(crpc_loop_new(&loop, NULL), 0);
+  sec_server s;
+  crpc_server_opts o = {.loop = loop, .max_connection_age_ms = 200};
+  assert_int_equal(sec_server_start(&s, &o, NULL, NULL, NULL), 0);
+  loop_client lc = {.port = s.port, .loop = loop};
+  pthread_t t;
+  pthread_create(&t, NULL, loop_client_run, &lc);
+  assert_int_equal(crpc_loop_run(loop), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(lc.goaways, 2);
+  assert_int_equal(lc.last_sid, lc.sid);
+  assert_int_equal(lc.status, CRPC_OK);
+  assert_true(lc.closed);
+  sec_server_stop(&s);
+  crpc_loop_free(loop);
 }
 
 /* A call that outlasts max_connection_age_grace is cancelled: the client
@@ -249,6 +314,7 @@ int main(int argc, char **argv) {
   sec_init(argc, argv);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(age_reconnects), cmocka_unit_test(age_frames),
+      cmocka_unit_test(age_reconnects_tls), cmocka_unit_test(age_on_user_loop),
       cmocka_unit_test(grace_cancels),  cmocka_unit_test(idle_closes),
       cmocka_unit_test(too_many_pings),
   };
