@@ -314,7 +314,8 @@ int main(int argc, char **argv) {
   sec_init(argc, argv);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(age_reconnects), cmocka_unit_test(age_frames),
-      cmocka_unit_test(age_reconnects_tls), cmocka_unit_test(age_on_user_loop),
+      cmocka_unit_test(age_reconnects_tls),
+      cmocka_unit_test(age_on_user_loop),
       cmocka_unit_test(grace_cancels),  cmocka_unit_test(idle_closes),
       cmocka_unit_test(too_many_pings),
   };
