@@ -189,6 +189,7 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
   crpc__timer_stop(c->loop, &c->guard_timer);
   crpc__timer_stop(c->loop, &c->ka_timer);
   crpc__timer_stop(c->loop, &c->stall_timer);
+  crpc__timer_stop(c->loop, &c->age_timer);
   while (c->calls) {
     crpc_call *call = c->calls;
     crpc__call_ref(call);
@@ -413,13 +414,20 @@ static void on_guard(crpc__timer *t) {
   }
 }
 
-/* GOAWAY(ENHANCE_YOUR_CALM), then the connection closes once it is sent
- * (nghttp2 stops reading). Safe inside nghttp2 callbacks. */
+/* GOAWAY(ENHANCE_YOUR_CALM) with |why| as its debug data (gRPC clients
+ * look for "too_many_pings" there), then nghttp2's terminating GOAWAY,
+ * which also makes it ignore the rest of the input at once (a flood's
+ * next frames); the connection closes once both are sent. Safe inside
+ * nghttp2 callbacks. */
 static void calm_down(crpc__conn *c, const char *why) {
   if (c->calm_reason || !c->session)
     return;
   c->calm_reason = why;
   crpc__log_warn("%s: %s: GOAWAY(ENHANCE_YOUR_CALM)", c->peer, why);
+  nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(c->session),
+                        NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)why,
+                        strlen(why));
   nghttp2_session_terminate_session2(
       c->session, nghttp2_session_get_last_proc_stream_id(c->session),
       NGHTTP2_ENHANCE_YOUR_CALM);
@@ -430,14 +438,31 @@ static void calm_down(crpc__conn *c, const char *why) {
 }
 
 /* A PING or SETTINGS from the peer. As gRPC's ping policy: one that comes
- * less than a second after the previous one with no response (HEADERS or
- * DATA) sent in between is a strike; too many strikes is a flood. Each
- * costs us an ACK, so a peer could otherwise keep us busy for free. */
-static void on_control(crpc__conn *c) {
+ * too soon after the previous one of its kind with no response (HEADERS
+ * or DATA) sent in between is a strike; too many strikes is a flood. Each
+ * costs us an ACK, so a peer could otherwise keep us busy for free.
+ * Too soon: SETTINGS, 1 s; PING, keepalive_min_time_ms (gRPC's
+ * min_ping_interval_without_data), or 2 hours on a connection without a
+ * call unless permit_keepalive_without_calls (both as gRPC; 1 s when the
+ * enforcement is off). Strikes are shared, as the one budget of ACKs. */
+#define NO_CALL_PING_MS (2 * 3600 * 1000)
+static void on_control(crpc__conn *c, bool ping) {
   int64_t now = crpc__now_ms();
+  if (ping) {
+    int64_t min = 1000;
+    if (c->min_ping_ms > 0)
+      min = c->ncalls == 0 && !c->ping_without_calls ? NO_CALL_PING_MS
+                                                      : c->min_ping_ms;
+    if (c->max_strikes && !c->sent_since_ping && c->last_ping_ms &&
+        now - c->last_ping_ms < min && ++c->strikes > c->max_strikes)
+      calm_down(c, "too_many_pings");
+    c->last_ping_ms = now;
+    c->sent_since_ping = false;
+    return;
+  }
   if (c->max_strikes && !c->sent_since_ctl && now - c->last_ctl_ms < 1000 &&
       ++c->strikes > c->max_strikes)
-    calm_down(c, "PING/SETTINGS flood");
+    calm_down(c, "SETTINGS flood");
   c->last_ctl_ms = now;
   c->sent_since_ctl = false;
 }
@@ -497,6 +522,8 @@ void crpc__conn_start(crpc__conn *c) {
   }
   if (c->handshake_ms > 0)
     crpc__timer_start(c->loop, &c->guard_timer, c->born_ms + c->handshake_ms);
+  if (c->is_server)
+    crpc__conn_mgmt_start(c);
   if (c->handshaking)
     do_handshake(c);
   else
@@ -627,7 +654,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
   }
   if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
     if (c->preface_done) {
-      on_control(c);
+      on_control(c, false);
       return 0;
     }
     c->preface_done = true; /* the handshake deadline is met */
@@ -638,8 +665,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
                         c->last_ctl_ms + c->idle_ms);
     return 0;
   }
-  if (f->hd.type == NGHTTP2_PING && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
-    on_control(c);
+  if (f->hd.type == NGHTTP2_PING) {
+    if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
+      on_control(c, true);
+    else if (c->is_server)
+      crpc__conn_ping_ack(c, f->ping.opaque_data);
     return 0;
   }
   if (f->hd.type == NGHTTP2_RST_STREAM && c->is_server)
@@ -723,7 +753,9 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f,
    * with an error draw on the reset budget */
   if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) {
     c->sent_since_ctl = true;
+    c->sent_since_ping = true;
     c->strikes = 0;
+
   } else if (f->hd.type == NGHTTP2_RST_STREAM && c->is_server &&
              f->rst_stream.error_code != NGHTTP2_NO_ERROR) {
     count_reset(c);

@@ -96,7 +96,18 @@ struct crpc__conn {
   int64_t rst_tokens_ms; /* reset budget, as a time (see count_reset) */
   int64_t born_ms;
   const char *calm_reason; /* why we sent GOAWAY(ENHANCE_YOUR_CALM) */
-  /* Keepalive (clients): PING after keepalive_ms without input; no answer
+  /* Server connection management (conn_mgmt.c): the role code sets
+   * these before crpc__conn_start(). */
+  int64_t max_age_ms;     /* drain at this age (jittered at start); 0: no */
+  int64_t age_grace_ms;   /* then cancel what is left; 0: no limit */
+  int64_t min_ping_ms;    /* keepalive enforcement (on_control); <= 0: off */
+  bool ping_without_calls; /* permit_keepalive_without_calls */
+  int drain_state;        /* CRPC__DRAIN_* */
+  int64_t drain_started_ms;
+  crpc__timer age_timer;  /* max age, the PING ack, then the grace */
+  int64_t last_ping_ms;   /* the peer's last PING (0: none yet) */
+  bool sent_since_ping;   /* we sent HEADERS/DATA since that PING */
+  /* Keepalive (clients, and servers with keepalive_time_ms): PING after keepalive_ms without input; no answer
    * within keepalive_timeout_ms closes the connection. */
   int64_t keepalive_ms, keepalive_timeout_ms;
   int64_t last_recv_ms, ping_sent_ms;
@@ -148,6 +159,17 @@ void crpc__conn_post_drained(crpc__conn *c);
 /* [loop] Wakes writers of every attached call blocked on the budget,
  * then the role's on_drained hook. */
 void crpc__conn_drained(crpc__conn *c);
+
+/* ---- server connection management (conn_mgmt.c) [loop] ---- */
+enum { CRPC__DRAIN_NONE, CRPC__DRAIN_NOTICE, CRPC__DRAIN_FINAL };
+/* Arms the max-age timer (with its jitter) of a server connection. */
+void crpc__conn_mgmt_start(crpc__conn *c);
+/* Starts the graceful GOAWAY sequence (A9): shutdown notice + PING, the
+ * final GOAWAY once the PING is answered; calls still running
+ * age_grace_ms after the notice are cancelled. |why| is logged. */
+void crpc__conn_drain(crpc__conn *c, const char *why);
+/* A PING ACK arrived: the drain's PING, maybe (its opaque data). */
+void crpc__conn_ping_ack(crpc__conn *c, const uint8_t *opaque);
 
 /* nghttp2 data source reading from a call's send queue. */
 ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,

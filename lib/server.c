@@ -40,6 +40,17 @@ int crpc_server_new(crpc_server **out, const crpc_server_opts *opts) {
     s->opts.handshake_timeout_ms = 20000;
   if (!s->opts.max_ping_strikes)
     s->opts.max_ping_strikes = 10;
+  /* gRPC's connection management and keepalive defaults (server.h) */
+  if (!s->opts.idle_timeout_ms && s->opts.max_connection_idle_ms > 0)
+    s->opts.idle_timeout_ms = s->opts.max_connection_idle_ms;
+  if (s->opts.idle_timeout_ms < 0)
+    s->opts.idle_timeout_ms = 0;
+  if (!s->opts.keepalive_time_ms)
+    s->opts.keepalive_time_ms = 2 * 3600 * 1000;
+  if (!s->opts.keepalive_timeout_ms)
+    s->opts.keepalive_timeout_ms = 20000;
+  if (!s->opts.keepalive_min_time_ms)
+    s->opts.keepalive_min_time_ms = 5 * 60 * 1000;
   s->max_conn_out = s->opts.max_conn_output_bytes
                         ? s->opts.max_conn_output_bytes
                         : CRPC__DEFAULT_CONN_OUTPUT;

@@ -116,6 +116,14 @@ static void start_conn(srv_thread *t, int fd, int lidx) {
   conn->handshake_ms = s->opts.handshake_timeout_ms;
   conn->idle_ms = s->opts.idle_timeout_ms;
   conn->max_strikes = s->opts.max_ping_strikes;
+  conn->min_ping_ms = s->opts.keepalive_min_time_ms;
+  conn->ping_without_calls = s->opts.permit_keepalive_without_calls;
+  conn->max_age_ms = s->opts.max_connection_age_ms;
+  conn->age_grace_ms = s->opts.max_connection_age_grace_ms;
+  if (s->opts.keepalive_time_ms > 0) {
+    conn->keepalive_ms = s->opts.keepalive_time_ms;
+    conn->keepalive_timeout_ms = s->opts.keepalive_timeout_ms;
+  }
   conn->out.limit = s->max_conn_out;
   conn->out_parent = &s->out;
   conn->stall_ms = s->stall_ms;

@@ -304,6 +304,21 @@ static int export_metrics(const crpc_metrics *m) {
 }
 // [metrics]
 
+/* ---- deploying: connection management ---- */
+
+// [conn-mgmt]
+static int recycling_server(crpc_server **srv) {
+  crpc_server_opts o = {
+      .max_connection_age_ms = 5 * 60 * 1000,   /* ±10% jitter */
+      .max_connection_age_grace_ms = 30 * 1000, /* then cancel what is left */
+      .max_connection_idle_ms = 10 * 60 * 1000, /* = idle_timeout_ms */
+      .keepalive_min_time_ms = 60 * 1000,       /* clients may ping each min */
+      .permit_keepalive_without_calls = true,
+  };
+  return crpc_server_new(srv, &o);
+}
+// [conn-mgmt]
+
 /* ---- performance ---- */
 
 // [perf-server]
@@ -346,6 +361,8 @@ int docs_features(void) {
   crpc_channel_free(ch);
   rv += tls_channel(&ch) + channel_with_token(&ch, NULL, token) +
         compressed_channel(&ch, "localhost:1");
+  rv += recycling_server(&srv);
+  crpc_server_free(srv);
   rv += limited_server(&srv) + fast_server(&srv) + tls_listen(srv, &port) +
         serve_with_health(srv, &h);
   drain_and_stop(srv, h);

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,17 @@ static crpc_code half_duplex_call(crpc_call *call, void *user_data) {
   return code;
 }
 
+/* Calls received, printed at exit ("calls served: N"): deployment tests
+ * behind proxies count which backend served how many. */
+static atomic_long calls_served;
+
+static crpc_code count_call(crpc_call *call, void *ud) {
+  (void)call;
+  (void)ud;
+  atomic_fetch_add(&calls_served, 1);
+  return CRPC_OK;
+}
+
 int main(int argc, char **argv) {
   interop_flag flags[] = {
       {"port", "0", "port to listen on; 0 picks one and prints it"},
@@ -314,6 +326,15 @@ int main(int argc, char **argv) {
       {"metrics_file", "",
        "rewrite this file every second with the metrics (Prometheus text)"},
       {"access_log", "false", "one line per call to stderr"},
+      {"max_connection_age_ms", "0",
+       "drain connections older than this (GOAWAY); 0: never"},
+      {"max_connection_age_grace_ms", "0",
+       "then cancel calls still running after this; 0: no limit"},
+      {"keepalive_min_time_ms", "0",
+       "client PINGs closer than this are strikes; 0: 5 min"},
+      {"permit_keepalive_without_calls", "false",
+       "allow client PINGs on a connection without calls"},
+      {"max_ping_strikes", "0", "strikes before too_many_pings; 0: 10"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-server", argc, argv))
     return 2;
@@ -354,7 +375,17 @@ int main(int argc, char **argv) {
   metrics_file *mfile = NULL;
   if (rv == 0 && *metrics_path)
     rv = crpc_metrics_new(&metrics, NULL);
-  crpc_server_opts so = {.loop = loop, .metrics = metrics};
+  crpc_server_opts so = {
+      .loop = loop,
+      .metrics = metrics,
+      .max_connection_age_ms = interop_flag_long(flags, "max_connection_age_ms"),
+      .max_connection_age_grace_ms =
+          interop_flag_long(flags, "max_connection_age_grace_ms"),
+      .keepalive_min_time_ms = interop_flag_long(flags, "keepalive_min_time_ms"),
+      .permit_keepalive_without_calls =
+          interop_flag_bool(flags, "permit_keepalive_without_calls"),
+      .max_ping_strikes =
+          (uint32_t)interop_flag_long(flags, "max_ping_strikes")};
   crpc_server *server = NULL;
   if (rv == 0)
     rv = crpc_server_new(&server, &so);
@@ -401,6 +432,8 @@ int main(int argc, char **argv) {
     rv = crpc_health_new(&health);
   if (rv == 0)
     rv = crpc_health_register(health, server);
+  if (rv == 0)
+    rv = crpc_server_set_auth_hook(server, count_call, NULL);
   if (rv == 0 && interop_flag_bool(flags, "reflection"))
     rv = crpc_server_enable_reflection(server);
   if (rv == 0)
@@ -432,6 +465,7 @@ int main(int argc, char **argv) {
   crpc_health_free(health);
   crpc_loop_free(loop);
   crpc_metrics_free(metrics);
+  printf("calls served: %ld\n", atomic_load(&calls_served));
   if (sigfd >= 0)
     close(sigfd);
   return status;

@@ -70,7 +70,49 @@ typedef struct crpc_server_opts {
                                      cancelled; 0: 30000; < 0: never */
   uint32_t max_ping_strikes;    /**< PING/SETTINGS frames < 1 s apart with
                                    no response sent in between, before
-                                   GOAWAY(ENHANCE_YOUR_CALM); 0: 10 */
+                                   GOAWAY(ENHANCE_YOUR_CALM); 0: 10. A
+                                   PING counts as a strike when it comes
+                                   sooner than keepalive_min_time_ms
+                                   after the previous one (see there) */
+  /* Connection management (gRFC A9) and keepalive (gRPC's
+   * doc/keepalive.md), with gRPC's names. */
+  int64_t max_connection_idle_ms; /**< gRPC's name for idle_timeout_ms,
+                                     the same behaviour (GOAWAY and close
+                                     once no call has been outstanding for
+                                     this long); used when idle_timeout_ms
+                                     is 0; 0: never */
+  int64_t max_connection_age_ms;  /**< a connection older than this, ±10%
+                                     jitter, is drained: GOAWAY(NO_ERROR,
+                                     last stream 2^31-1) and a PING, then,
+                                     once the PING is answered, the final
+                                     GOAWAY with the last stream processed;
+                                     running calls go on, clients open a new
+                                     connection for new ones; 0: never */
+  int64_t max_connection_age_grace_ms; /**< after the first GOAWAY of
+                                          max_connection_age_ms, calls
+                                          still running after this long are
+                                          cancelled and the connection
+                                          closed; 0: no limit */
+  int64_t keepalive_time_ms;    /**< the server PINGs a connection that
+                                   sent nothing for this long; 0: 2 hours
+                                   (gRPC's default); < 0: never */
+  int64_t keepalive_timeout_ms; /**< ... and closes it if the PING is not
+                                   answered within this; 0: 20000 */
+  int64_t keepalive_min_time_ms; /**< gRPC's
+                                    min_ping_interval_without_data: a
+                                    client PING sooner than this after its
+                                    previous one, with no HEADERS or DATA
+                                    sent by the server in between, is a
+                                    strike (max_ping_strikes); past the
+                                    limit: GOAWAY(ENHANCE_YOUR_CALM, debug
+                                    data "too_many_pings"), as gRPC sends.
+                                    0: 300000 (5 min, gRPC's default);
+                                    < 0: only the 1 s flood rule */
+  bool permit_keepalive_without_calls; /**< false (gRPC's default): a
+                                          PING on a connection without a
+                                          call is a strike unless 2 hours
+                                          apart; true: keepalive_min_time_ms
+                                          applies to it too */
   crpc_metrics *metrics;        /**< NULL: none. Every call counts into
                                    this recorder (crpc/metrics.h), which
                                    must outlive the server */

@@ -200,8 +200,19 @@ static void process(h2raw *r) {
       if (!(flags & NGHTTP2_FLAG_ACK))
         h2raw_frame(r, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, NULL, 0);
       break;
+    case NGHTTP2_PING:
+      if (!(flags & NGHTTP2_FLAG_ACK) && len == 8 && r->ack_pings)
+        h2raw_frame(r, NGHTTP2_PING, NGHTTP2_FLAG_ACK, 0, p, 8);
+      if (flags & NGHTTP2_FLAG_ACK)
+        r->ping_acks++;
+      break;
     case NGHTTP2_GOAWAY:
       r->got_goaway = true;
+      r->goaway_count++;
+      if (len >= 4)
+        r->goaway_last_sid = (int32_t)(((uint32_t)p[0] & 0x7f) << 24 |
+                                       (uint32_t)p[1] << 16 |
+                                       (uint32_t)p[2] << 8 | p[3]);
       if (len >= 8)
         r->goaway_code = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
                          (uint32_t)p[6] << 8 | p[7];

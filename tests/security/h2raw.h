@@ -28,6 +28,10 @@ typedef struct h2raw {
   bool got_goaway;
   uint32_t goaway_code;
   char goaway_debug[128]; /* the GOAWAY's debug data, if any */
+  int goaway_count;        /* GOAWAY frames received */
+  int32_t goaway_last_sid; /* the last one's last_stream_id */
+  bool ack_pings;          /* set: answer the server's PINGs */
+  int ping_acks;           /* PING ACKs received */
   int rst_count;          /* RST_STREAM frames received */
   int rst_refused;        /* ... with REFUSED_STREAM */
   int32_t last_status_sid; /* the last stream that got a grpc-status */
