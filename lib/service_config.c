@@ -460,13 +460,20 @@ int crpc__service_config_parse(const char *json, size_t len,
   } else {
     root = json_tokener_parse_ex(tok, json, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (jerr == json_tokener_continue && !root) {
+      /* a bare literal or number at the very end ends at a terminator */
+      root = json_tokener_parse_ex(tok, "", 1);
+      jerr = json_tokener_get_error(tok);
+      end = len;
+    }
     if (jerr == json_tokener_continue)
       fail(&p, "", "malformed JSON: unexpected end of input");
     else if (jerr != json_tokener_success)
-      fail(&p, "", "malformed JSON at byte %zu: %s",
-           json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
-    else if (json_tokener_get_parse_end(tok) < len) {
-      size_t at = json_tokener_get_parse_end(tok);
+      fail(&p, "", "malformed JSON at byte %zu: %s", end,
+           json_tokener_error_desc(jerr));
+    else if (end < len) {
+      size_t at = end;
       while (at < len && strchr(" \t\r\n", json[at]))
         at++;
       if (at < len)
