@@ -3,13 +3,15 @@
 # crpcConfig.cmake). A dependency that is missing or too old stops the
 # configure step with a message naming the package and the version needed.
 #
-# Defines PkgConfig::NGHTTP2, PkgConfig::PROTOBUFC (pkg-config), and
+# Defines PkgConfig::NGHTTP2, PkgConfig::PROTOBUFC, PkgConfig::JSONC
+# (pkg-config), and
 # OpenSSL::SSL / OpenSSL::Crypto (FindOpenSSL), the names libcrpc's targets
 # link to.
 
 set(CRPC_MIN_NGHTTP2 1.50)
 set(CRPC_MIN_PROTOBUFC 1.4)
 set(CRPC_MIN_OPENSSL 3.0)
+set(CRPC_MIN_JSONC 0.15)
 
 find_package(PkgConfig REQUIRED)
 
@@ -35,6 +37,8 @@ _crpc_require_pc(NGHTTP2 libnghttp2 ${CRPC_MIN_NGHTTP2} nghttp2
                  libnghttp2-dev)
 _crpc_require_pc(PROTOBUFC libprotobuf-c ${CRPC_MIN_PROTOBUFC} protobuf-c
                  libprotobuf-c-dev)
+# the service config's JSON (lib/service_config.c)
+_crpc_require_pc(JSONC json-c ${CRPC_MIN_JSONC} json-c libjson-c-dev)
 
 if(NOT TARGET OpenSSL::SSL)
   find_package(OpenSSL QUIET COMPONENTS SSL Crypto)

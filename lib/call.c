@@ -49,6 +49,7 @@ void crpc__call_unref(crpc_call *c) {
     return;
   crpc__call_sendq_clear(c); /* detached: budgets already returned */
   crpc__msgq_clear(&c->recvq, &c->mem);
+  crpc__msgq_clear(&c->rs.replay, &c->mem); /* a client's kept requests */
   crpc__deframer_reset(&c->deframer);
   crpc_status_clear(&c->status);
   crpc_metadata_free(c->send_md);

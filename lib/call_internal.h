@@ -19,6 +19,7 @@
 #include "intercept.h"
 #include "internal.h"
 #include "loop.h"
+#include "retry.h"
 
 typedef struct crpc__server_method crpc__server_method;
 typedef struct crpc_channel crpc_channel;
@@ -116,6 +117,7 @@ struct crpc_call {
   /* client [const] */
   crpc_channel *channel;
   unsigned flags; /* CRPC_CALL_* */
+  crpc__retry_state rs; /* retries (retry.c) */
   crpc_unary_cb async_cb;
   crpc_unary_adapter async_adapter;
   crpc_fn async_typed_cb;

@@ -120,6 +120,16 @@ static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
   ADD("grpc-accept-encoding", crpc__accept_encoding());
   if (c->send_enc != CRPC__ENC_IDENTITY)
     ADD("grpc-encoding", crpc__encoding_name(c->send_enc));
+  char attempts[12];
+  if (c->rs.attempts > 0) { /* gRFC A6: this is a retry */
+    snprintf(attempts, sizeof attempts, "%d", c->rs.attempts);
+    nv = &nva[n++];
+    nv->name = (uint8_t *)"grpc-previous-rpc-attempts";
+    nv->namelen = 26;
+    nv->value = (uint8_t *)attempts;
+    nv->valuelen = strlen(attempts);
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME;
+  }
   if (c->deadline_ms) {
     int64_t left = c->deadline_ms - crpc__now_ms();
     crpc__timeout_format(left > 0 ? left : 1, timeout);
@@ -417,33 +427,57 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   crpc__addr probe[1];
   char *host = NULL;
   crpc_mem mem;
+  crpc__service_config *sc = NULL;
   int rv;
+  if (opts && opts->error_buf && opts->error_buf_size)
+    opts->error_buf[0] = 0;
   if (!out || !target)
     return CRPC_EINVAL;
   if (!opts)
     opts = &none;
   crpc__mem_init(&mem, opts->mem);
+  if (opts->service_config_json) {
+    char err[256];
+    rv = crpc__service_config_parse(opts->service_config_json,
+                                    strlen(opts->service_config_json), &mem,
+                                    &sc, err, sizeof err);
+    if (rv != 0) {
+      crpc__log_error("%s", err);
+      if (opts->error_buf && opts->error_buf_size)
+        snprintf(opts->error_buf, opts->error_buf_size, "%s", err);
+      return rv;
+    }
+  }
   /* Parse now so a bad target fails here, not at the first call. */
   rv = crpc__resolve(target, false, probe, 1, &host, &mem);
-  if (rv == CRPC_ENOMEM)
+  if (rv == CRPC_ENOMEM || rv == CRPC_ETARGET) {
+    /* malformed; a name that does not resolve yet is fine */
+    crpc__service_config_free(sc, &mem);
     return rv;
-  if (rv == CRPC_ETARGET)
-    return rv; /* malformed; a name that does not resolve yet is fine */
+  }
   crpc__encoding enc = CRPC__ENC_IDENTITY;
   if (opts->compression) {
     enc = crpc__encoding_from_name(opts->compression,
                                    strlen(opts->compression));
     if (enc == CRPC__ENC_UNKNOWN) {
       crpc__free(&mem, host);
+      crpc__service_config_free(sc, &mem);
       return CRPC_EENCODING;
     }
   }
   crpc_channel *ch = crpc__calloc(&mem, 1, sizeof *ch);
   if (!ch) {
     crpc__free(&mem, host);
+    crpc__service_config_free(sc, &mem);
     return CRPC_ENOMEM;
   }
   ch->mem = mem;
+  ch->sc = sc;
+  if (sc && sc->has_throttle) { /* gRFC A6: the bucket starts full */
+    ch->throttle.max = sc->max_tokens_milli;
+    ch->throttle.ratio = sc->token_ratio_milli;
+    atomic_init(&ch->throttle.tokens, sc->max_tokens_milli);
+  }
   ch->target = crpc__strdup(&ch->mem, target);
   ch->host = host ? host : crpc__strdup(&ch->mem, "localhost");
   if (opts->tls && opts->tls->server_name_override) {
@@ -519,6 +553,7 @@ fail:
   crpc__free(&mem, ch->target);
   crpc__free(&mem, ch->host);
   crpc__free(&mem, ch->authority);
+  crpc__service_config_free(ch->sc, &mem);
   crpc__free(&mem, ch);
   return rv;
 }
@@ -596,5 +631,6 @@ static void channel_free_now(crpc_channel *ch) {
   crpc__free(&mem, ch->target);
   crpc__free(&mem, ch->host);
   crpc__free(&mem, ch->authority);
+  crpc__service_config_free(ch->sc, &mem);
   crpc__free(&mem, ch);
 }

@@ -112,6 +112,7 @@ void crpc__client_finish(crpc_call *c, crpc_code code, const char *msg) {
   pthread_mutex_unlock(&c->mu);
   crpc__mx_client_end(c, final);
   crpc__timer_stop(ch->loop, &c->deadline_timer);
+  crpc__retry_finish(c);
   if (!async)
     return;
   if (crpc__loop_on_own_thread(ch->loop)) {
@@ -201,7 +202,7 @@ static void crpc__client_kick(void *arg) {
     goto out;
   }
   if (!c->submitted) {
-    if (is_pending(ch, c))
+    if (is_pending(ch, c) || c->rs.waiting) /* retry.c starts it again */
       goto out;
     if (c->deadline_ms) {
       if (c->deadline_ms <= crpc__now_ms()) {
@@ -286,6 +287,10 @@ static void crpc__client_on_header(crpc_call *c, const nghttp2_frame *f,
     free(d);
     return;
   }
+  if (namelen == 22 && memcmp(n, "grpc-retry-pushback-ms", 22) == 0) {
+    c->rs.pushback_ms = crpc__retry_parse_pushback(value, valuelen);
+    return; /* gRFC A6 (a reserved key: not the program's metadata) */
+  }
   if (namelen == 13 && memcmp(n, "grpc-encoding", 13) == 0) {
     c->recv_enc = crpc__encoding_from_name((const char *)value, valuelen);
     return;
@@ -309,13 +314,22 @@ static void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
     return;
   if (c->http_status >= 100 && c->http_status < 200)
     return; /* informational */
-  crpc__icc_headers(c);
+  bool trailers_only = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   pthread_mutex_lock(&c->mu);
-  c->got_headers = true;
-  if (c->initial_out &&
-      crpc__metadata_append(c->initial_out, c->recv_md) != 0)
-    c->md_oom = true;
-  crpc__call_notify(c);
+  if (!trailers_only) /* gRFC A6: response headers commit the call */
+    crpc__retry_commit(c);
+  bool committed = c->rs.committed;
+  pthread_mutex_unlock(&c->mu);
+  if (committed) /* interceptors see the call's headers, not an attempt's */
+    crpc__icc_headers(c);
+  pthread_mutex_lock(&c->mu);
+  if (committed) { /* else another attempt may follow */
+    c->got_headers = true;
+    if (c->initial_out &&
+        crpc__metadata_append(c->initial_out, c->recv_md) != 0)
+      c->md_oom = true;
+    crpc__call_notify(c);
+  }
   pthread_mutex_unlock(&c->mu);
   if (c->got_grpc_status || (c->http_status == 200 && !c->content_type))
     return;
@@ -345,8 +359,12 @@ static void crpc__client_on_headers_done(crpc_call *c, const nghttp2_frame *f) {
 
 static void crpc__client_on_end_stream(crpc_call *c) {
   pthread_mutex_lock(&c->mu);
-  c->recv_closed = true;
-  crpc__call_notify(c);
+  if (c->rs.committed) {
+    c->recv_closed = true;
+    crpc__call_notify(c);
+  } else {
+    c->rs.eos_seen = true; /* readers wait: another attempt may follow */
+  }
   pthread_mutex_unlock(&c->mu);
   /* PROTOCOL-HTTP2.md "Early Server Closure": the server ended the call
    * while we still send. RST_STREAM(NO_ERROR) closes the stream now, so
@@ -367,7 +385,7 @@ static void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
   if (c->rx_discard)
     return; /* we ended it (cancel, deadline, bad data): status is set */
   pthread_mutex_lock(&c->mu);
-  bool recv_closed = c->recv_closed; /* END_STREAM, not a reset */
+  bool recv_closed = c->recv_closed || c->rs.eos_seen; /* not a reset */
   pthread_mutex_unlock(&c->mu);
   if (c->http_status != 200 && c->http_status != 0 && !c->got_grpc_status) {
     /* not a gRPC answer: the spec's HTTP status mapping */
@@ -413,6 +431,9 @@ static void crpc__client_on_stream_close(crpc_call *c, uint32_t error_code) {
     crpc__status_set(&c->status, code, "%s", msg);
     pthread_mutex_unlock(&c->mu);
   }
+  if (crpc__retry_attempt_failed(c, error_code == NGHTTP2_REFUSED_STREAM &&
+                                        !c->got_grpc_status))
+    return; /* another attempt follows */
   crpc__client_finish(c, CRPC_OK, NULL);
 }
 
@@ -433,6 +454,13 @@ static void crpc__client_on_data_error(crpc_call *c, int rv) {
 }
 
 static void crpc__client_fail(crpc_call *c, crpc_code code, const char *msg) {
+  /* the connection went: a retryable status may try another one */
+  pthread_mutex_lock(&c->mu);
+  if (!c->done && c->status.code == CRPC_OK && code != CRPC_OK)
+    crpc__status_set(&c->status, code, "%s", msg);
+  pthread_mutex_unlock(&c->mu);
+  if (c->submitted && crpc__retry_attempt_failed(c, false))
+    return;
   crpc__client_finish(c, code, msg);
 }
 
@@ -504,6 +532,7 @@ static int new_call(crpc_call **out, crpc_channel *ch, const crpc_method *m,
     crpc__call_unref(c);
     return rv;
   }
+  crpc__retry_call_init(c, ch); /* the service config's method settings */
   c->cic = &ch->ic;
   crpc__icc_start(c); /* interceptors first: they are the outermost */
   if (!c->cancel_requested)

@@ -43,6 +43,8 @@ struct crpc_channel {
   size_t max_conn_out;  /* output budget of a connection */
   int64_t stall_ms;     /* write-stall timeout; 0: off */
   crpc_metrics *metrics; /* [const] opts.metrics (metrics_call.c) */
+  crpc__service_config *sc; /* [const] NULL: none (service_config.h) */
+  crpc__retry_throttle throttle; /* retries, when sc->has_throttle */
   /* [loop] */
   chan_state state;
   crpc__conn *conn;     /* current connection */

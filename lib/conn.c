@@ -805,7 +805,7 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
     n += k;
     if (m->off == m->len) {
       c->mx_tx += m->len - 5; /* A66: message bytes, no prefix */
-      crpc__free(&c->mem, crpc__call_sendq_pop(c));
+      crpc__retry_sent(c, crpc__call_sendq_pop(c)); /* kept to replay */
       wake = true;
       if (c->write_pending && !c->write_done && !c->sendq.head) {
         c->write_done = true; /* crpc_call_write_async's message left */

@@ -27,6 +27,7 @@ fi
 declare -A RUNS=(
   [timeout]=2000000 [percent]=300000 [base64]=500000 [metadata]=200000
   [decompress]=1000000 [deframer]=300000 [server_conn]=2000
+  [service_config]=200000
 )
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found"; exit 1; }

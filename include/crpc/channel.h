@@ -74,6 +74,19 @@ typedef struct crpc_channel_opts {
   crpc_metrics *metrics; /**< NULL: none. Every call counts into this
                             recorder (crpc/metrics.h), which must outlive
                             the channel */
+  const char *service_config_json; /**< the channel's service config
+                                      (gRPC's JSON, gRFC A2): the load
+                                      balancing policy, per-method timeout,
+                                      waitForReady, message size limits and
+                                      retryPolicy, retryThrottling. NULL:
+                                      none. A malformed one fails
+                                      crpc_channel_new() with CRPC_EINVAL
+                                      and the reason in |error_buf| */
+  char *error_buf;       /**< NULL, or where crpc_channel_new() writes why
+                            it failed, NUL-terminated (e.g. "service
+                            config: methodConfig[0].timeout: \"1x\" is
+                            not a duration"); "" on success */
+  size_t error_buf_size; /**< |error_buf|'s size in bytes */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing
@@ -99,8 +112,9 @@ typedef struct crpc_call_opts {
  * Creates a channel to |target|: "host:port", "ipv4:1.2.3.4:80",
  * "ipv6:[::1]:80", "[::1]:80", "unix:/path" or "unix:///path". Nothing
  * connects until the first call.
- * Returns 0; CRPC_EINVAL; CRPC_ETARGET (unparseable target); CRPC_ETLS;
- * CRPC_ENOMEM; CRPC_ESYS (thread or eventfd creation failed).
+ * Returns 0; CRPC_EINVAL (also: an invalid service config, the reason in
+ * opts->error_buf and the log); CRPC_ETARGET (unparseable target);
+ * CRPC_ETLS; CRPC_ENOMEM; CRPC_ESYS (thread or eventfd creation failed).
  * Thread safety: the channel may be used from any number of threads.
  */
 CRPC_API int crpc_channel_new(crpc_channel **out, const char *target,
