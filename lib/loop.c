@@ -251,14 +251,19 @@ void crpc__timer_stop(crpc__loop *l, crpc__timer *t) {
   t->heap_idx = 0;
 }
 
+/* The next timer's absolute time, INT64_MAX: none [loop]. */
+static int64_t next_due(const crpc__loop *l) {
+  int64_t when = l->nheap ? l->heap[0]->when_ms : INT64_MAX;
+  for (const crpc__timer *t = l->spill; t; t = t->spill_next)
+    if (t->when_ms < when)
+      when = t->when_ms;
+  return when;
+}
+
 static int next_timeout(crpc__loop *l, int cap) {
   if (!l->nheap && !l->spill)
     return cap;
-  int64_t when = l->nheap ? l->heap[0]->when_ms : INT64_MAX;
-  for (crpc__timer *t = l->spill; t; t = t->spill_next)
-    if (t->when_ms < when)
-      when = t->when_ms;
-  int64_t d = when - crpc__now_ms();
+  int64_t d = next_due(l) - crpc__now_ms();
   if (d < 0)
     d = 0;
   if (cap >= 0 && d > cap)
@@ -480,15 +485,6 @@ static void wake_fd(crpc__loop *l) {
   uint64_t one = 1;
   ssize_t r = write(l->wake.fd, &one, sizeof one);
   CRPC__UNUSED(r);
-}
-
-/* The next timer's absolute time, INT64_MAX: none [loop]. */
-static int64_t next_due(const crpc__loop *l) {
-  int64_t when = l->nheap ? l->heap[0]->when_ms : INT64_MAX;
-  for (const crpc__timer *t = l->spill; t; t = t->spill_next)
-    if (t->when_ms < when)
-      when = t->when_ms;
-  return when;
 }
 
 /* Absolute CLOCK_REALTIME time |ms| from now, for pthread_cond_timedwait. */
