@@ -558,6 +558,13 @@ fail:
   return rv;
 }
 
+int crpc_channel_set_addresses(crpc_channel *ch, const char *const *addrs,
+                               size_t n, const char *error) {
+  if (!ch || !ch->resolver)
+    return CRPC_EINVAL;
+  return crpc__resolver_set_addresses(ch->resolver, addrs, n, error);
+}
+
 static void shutdown_task(void *arg) {
   crpc_channel *ch = arg;
   ch->shutting_down = true;

@@ -11,6 +11,7 @@
 #include "call_internal.h"
 #include "metrics_internal.h"
 #include "h2.h"
+#include "resolver.h"
 #include "sock.h"
 #include "tls_internal.h"
 
@@ -45,6 +46,7 @@ struct crpc_channel {
   crpc_metrics *metrics; /* [const] opts.metrics (metrics_call.c) */
   crpc__service_config *sc; /* [const] NULL: none (service_config.h) */
   crpc__retry_throttle throttle; /* retries, when sc->has_throttle */
+  crpc__resolver *resolver; /* the target's addresses (resolver.h) */
   /* [loop] */
   chan_state state;
   crpc__conn *conn;     /* current connection */

@@ -8,6 +8,7 @@
 
 #include <crpc/call.h>
 #include <crpc/loop.h>
+#include <crpc/resolver.h>
 #include <crpc/tls.h>
 
 #ifdef __cplusplus
@@ -87,6 +88,18 @@ typedef struct crpc_channel_opts {
                             config: methodConfig[0].timeout: \"1x\" is
                             not a duration"); "" on success */
   size_t error_buf_size; /**< |error_buf|'s size in bytes */
+  const char *lb_policy; /**< "pick_first" (NULL: the default) or
+                            "round_robin"; a loadBalancingConfig in the
+                            service config takes precedence, as in gRPC.
+                            Another name fails crpc_channel_new() with
+                            CRPC_EINVAL */
+  const crpc_resolver *resolver; /**< NULL: resolve the target by its
+                                    scheme (dns:, ipv4:, ipv6:, unix:).
+                                    Else the program's own (crpc/resolver.h;
+                                    copied) */
+  int64_t min_resolution_interval_ms; /**< least time between two
+                                         resolutions of the target;
+                                         0: 30000 (gRPC's default) */
 } crpc_channel_opts;
 
 /** crpc_call_opts flag: wait for the channel to connect instead of failing

@@ -12,6 +12,7 @@
 #include <crpc/call.h>
 #include <crpc/loop.h>
 #include <crpc/tls.h>
+#include <crpc/resolver.h>
 #include <crpc/channel.h>
 #include <crpc/server.h>
 #include <crpc/health.h>
