@@ -18,6 +18,7 @@ int crpc__call_new(crpc_call **out, bool is_server, crpc__loop *loop,
   c->mem = *mem;
   crpc__mem_pbc(&c->pbc, &c->mem);
   c->arena.mem = c->nv_arena.mem = c->deframer.mem = &c->mem;
+  c->deframer.pool = &c->msgpool;
   c->is_server = is_server;
   c->loop = loop;
   c->stream_id = -1;
@@ -51,6 +52,7 @@ void crpc__call_unref(crpc_call *c) {
   crpc__msgq_clear(&c->recvq, &c->mem);
   crpc__msgq_clear(&c->rs.replay, &c->mem); /* a client's kept requests */
   crpc__deframer_reset(&c->deframer);
+  crpc__msgpool_drain(&c->msgpool, &c->mem);
   crpc_status_clear(&c->status);
   crpc_metadata_free(c->send_md);
   crpc_metadata_free(c->recv_md);
@@ -251,7 +253,7 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
   }
   crpc__encoding enc = (flags & CRPC_WRITE_NO_COMPRESS) ? CRPC__ENC_IDENTITY
                                                          : c->send_enc;
-  int rv = crpc__frame_message(&c->mem, msg, enc, c->max_send, &m);
+  int rv = crpc__frame_message(&c->mem, &c->msgpool, msg, enc, c->max_send, &m);
   if (rv != 0) {
     if (rv == CRPC_ETOOBIG) {
       size_t n = protobuf_c_message_get_packed_size(msg);
@@ -303,7 +305,7 @@ bool crpc_call_write2(crpc_call *c, const ProtobufCMessage *msg,
   }
   if (c->done || c->send_closed || c->cancel_requested) {
     pthread_mutex_unlock(&c->mu);
-    crpc__free(&c->mem, m);
+    crpc__msgpool_put(&c->msgpool, &c->mem, m);
     return false;
   }
   crpc__call_sendq_push(c, m);
@@ -337,7 +339,7 @@ bool crpc__call_read(crpc_call *c, ProtobufCMessage **msg_out,
   c->last_read_compressed = m->compressed;
   crpc_code code = crpc__unframe_message(&c->mem, d, alloc, m, c->recv_enc,
                                          c->max_recv, msg_out, &st);
-  crpc__free(&c->mem, m);
+  crpc__msgpool_put(&c->msgpool, &c->mem, m);
   if (code == CRPC_OK)
     return true;
   /* A message we cannot use ends the call with the spec's status. */

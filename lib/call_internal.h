@@ -46,6 +46,7 @@ struct crpc_call {
   int32_t stream_id; /* -1 until submitted */
   crpc_call *conn_next, *conn_prev;
   crpc__deframer deframer;
+  crpc__msgpool msgpool; /* [any] spare message buffers (codec.h) */
   size_t rx_bytes, rx_consumed; /* DATA bytes received / credited */
   crpc__timer deadline_timer;
   int http_status;

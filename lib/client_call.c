@@ -46,7 +46,7 @@ static void deliver_async(crpc_call *c) {
       crpc__unframe_message(&c->mem, c->method->output, alloc, m,
                             c->recv_enc, c->max_recv, &resp, &st);
   }
-  crpc__free(&c->mem, m);
+  crpc__msgpool_put(&c->msgpool, &c->mem, m);
   if (st.code != CRPC_OK && resp) {
     protobuf_c_message_free_unpacked(resp, alloc);
     resp = NULL;
@@ -583,7 +583,7 @@ static int start_unary(crpc_call **out, crpc_channel *ch, const crpc_method *m,
     *out = c;
     return 0;
   }
-  rv = crpc__frame_message(&c->mem, req, c->send_enc, c->max_send, &mb);
+  rv = crpc__frame_message(&c->mem, &c->msgpool, req, c->send_enc, c->max_send, &mb);
   if (rv != 0) {
     crpc__call_unref(c);
     return rv;
@@ -630,7 +630,7 @@ crpc_code crpc_unary(crpc_channel *ch, const crpc_method *m,
     else if (resp)
       protobuf_c_message_free_unpacked(resp, c->alloc);
   }
-  crpc__free(&c->mem, mb);
+  crpc__msgpool_put(&c->msgpool, &c->mem, mb);
   crpc_code code = local.code;
   if (st)
     crpc__status_move(st, &local);

@@ -54,7 +54,7 @@ static void cb_run(void *arg) {
       crpc_code code = crpc__unframe_message(&c->mem, c->method->output,
                                              alloc, m, c->recv_enc,
                                              c->max_recv, &msg, &st);
-      crpc__free(&c->mem, m);
+      crpc__msgpool_put(&c->msgpool, &c->mem, m);
       if (code == CRPC_OK && cb->on_message)
         cb->on_message(c, msg, c->cb_ud);
       if (msg)
@@ -151,7 +151,7 @@ int crpc_call_write_async(crpc_call *c, const ProtobufCMessage *msg,
   crpc__encoding enc = (flags & CRPC_WRITE_NO_COMPRESS) ? CRPC__ENC_IDENTITY
                                                          : c->send_enc;
   crpc__msgbuf *mb;
-  int rv = crpc__frame_message(&c->mem, msg, enc, c->max_send, &mb);
+  int rv = crpc__frame_message(&c->mem, &c->msgpool, msg, enc, c->max_send, &mb);
   if (rv != 0) {
     pthread_mutex_lock(&c->mu);
     if (!c->done) {
@@ -171,7 +171,7 @@ int crpc_call_write_async(crpc_call *c, const ProtobufCMessage *msg,
   pthread_mutex_lock(&c->mu);
   if (c->write_pending || c->send_closed || c->done || c->cancel_requested) {
     pthread_mutex_unlock(&c->mu);
-    crpc__free(&c->mem, mb);
+    crpc__msgpool_put(&c->msgpool, &c->mem, mb);
     return CRPC_ESTATE;
   }
   c->write_pending = true;

@@ -14,8 +14,48 @@ crpc__msgbuf *crpc__msgbuf_new(const crpc_mem *mem, size_t len) {
   m->next = NULL;
   m->len = len;
   m->off = 0;
+  m->cap = len;
   m->compressed = false;
   return m;
+}
+
+crpc__msgbuf *crpc__msgpool_get(crpc__msgpool *p, const crpc_mem *mem,
+                                size_t len) {
+  if (p && len >= CRPC__MSGPOOL_MIN) {
+    for (int i = 0; i < 2; i++) {
+      crpc__msgbuf *m = atomic_exchange(&p->slot[i], NULL);
+      if (!m)
+        continue;
+      if (m->cap >= len) {
+        m->next = NULL;
+        m->len = len;
+        m->off = 0;
+        m->compressed = false;
+        return m;
+      }
+      crpc__free(mem, m); /* too small for what the call sends now */
+    }
+  }
+  return crpc__msgbuf_new(mem, len);
+}
+
+void crpc__msgpool_put(crpc__msgpool *p, const crpc_mem *mem,
+                       crpc__msgbuf *m) {
+  if (!m)
+    return;
+  if (p && m->cap >= CRPC__MSGPOOL_MIN && m->cap <= CRPC__MSGPOOL_MAX) {
+    for (int i = 0; i < 2; i++) {
+      crpc__msgbuf *none = NULL;
+      if (atomic_compare_exchange_strong(&p->slot[i], &none, m))
+        return;
+    }
+  }
+  crpc__free(mem, m);
+}
+
+void crpc__msgpool_drain(crpc__msgpool *p, const crpc_mem *mem) {
+  for (int i = 0; i < 2; i++)
+    crpc__free(mem, atomic_exchange(&p->slot[i], NULL));
 }
 
 void crpc__msgq_push(crpc__msgq *q, crpc__msgbuf *m) {
@@ -67,7 +107,7 @@ int crpc__deframer_feed(crpc__deframer *d, const uint8_t *data, size_t len,
                     ((size_t)d->hdr[3] << 8) | d->hdr[4];
       if (mlen > d->max_len)
         return CRPC_ETOOBIG;
-      d->cur = crpc__msgbuf_new(d->mem, mlen);
+      d->cur = crpc__msgpool_get(d->pool, d->mem, mlen);
       if (!d->cur)
         return CRPC_ENOMEM;
       d->cur->compressed = d->hdr[0] == 1;
@@ -98,7 +138,7 @@ bool crpc__deframer_partial(const crpc__deframer *d) {
 }
 
 void crpc__deframer_reset(crpc__deframer *d) {
-  crpc__free(d->mem, d->cur);
+  crpc__msgpool_put(d->pool, d->mem, d->cur);
   d->cur = NULL;
   d->hdr_have = 0;
 }
@@ -111,13 +151,14 @@ static void put_prefix(uint8_t *p, bool compressed, size_t len) {
   p[4] = (uint8_t)len;
 }
 
-int crpc__frame_message(const crpc_mem *mem, const ProtobufCMessage *msg,
+int crpc__frame_message(const crpc_mem *mem, crpc__msgpool *pool,
+                        const ProtobufCMessage *msg,
                         crpc__encoding enc, size_t max_send,
                         crpc__msgbuf **out) {
   size_t n = protobuf_c_message_get_packed_size(msg);
   if ((max_send && n > max_send) || n > 0xffffffffu)
     return CRPC_ETOOBIG;
-  crpc__msgbuf *m = crpc__msgbuf_new(mem, 5 + n);
+  crpc__msgbuf *m = crpc__msgpool_get(pool, mem, 5 + n);
   if (!m)
     return CRPC_ENOMEM;
   protobuf_c_message_pack(msg, m->data + 5); /* one pass, behind the prefix */
@@ -126,18 +167,18 @@ int crpc__frame_message(const crpc_mem *mem, const ProtobufCMessage *msg,
     size_t zlen;
     int rv = crpc__compress(mem, enc, m->data + 5, n, &z, &zlen);
     if (rv != 0) {
-      crpc__free(mem, m);
+      crpc__msgpool_put(pool, mem, m);
       return rv;
     }
-    crpc__msgbuf *c = crpc__msgbuf_new(mem, 5 + zlen);
+    crpc__msgbuf *c = crpc__msgpool_get(pool, mem, 5 + zlen);
     if (!c) {
       crpc__free(mem, z);
-      crpc__free(mem, m);
+      crpc__msgpool_put(pool, mem, m);
       return CRPC_ENOMEM;
     }
     memcpy(c->data + 5, z, zlen);
     crpc__free(mem, z);
-    crpc__free(mem, m);
+    crpc__msgpool_put(pool, mem, m);
     m = c;
     put_prefix(m->data, true, zlen);
   } else {

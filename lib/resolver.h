@@ -41,7 +41,7 @@ typedef struct crpc__resolver_args {
   const char *target;
   const crpc_mem *mem;            /* everything the resolver makes */
   const crpc_resolver *custom;    /* NULL: by the target's scheme */
-  crpc_channel *channel;          /* passed to custom->resolve */
+  struct crpc_channel *channel;   /* passed to custom->resolve */
   int64_t min_interval_ms;        /* 0: CRPC__RESOLVER_MIN_INTERVAL_MS */
   crpc__resolver_cb cb;
   void *owner;

@@ -44,7 +44,7 @@ void crpc__retry_commit(crpc_call *c) {
 
 void crpc__retry_sent(crpc_call *c, crpc__msgbuf *m) {
   if (c->is_server || c->rs.committed) {
-    crpc__free(&c->mem, m);
+    crpc__msgpool_put(&c->msgpool, &c->mem, m);
     return;
   }
   crpc__msgq_push(&c->rs.replay, m);

@@ -250,7 +250,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
   pthread_mutex_unlock(&c->mu);
   if (code == CRPC_OK && resp) {
     crpc__ics_send(c, resp);
-    int rv = crpc__frame_message(&c->mem, resp, c->send_enc, c->max_send,
+    int rv = crpc__frame_message(&c->mem, &c->msgpool, resp, c->send_enc, c->max_send,
                                  &m);
     if (rv != 0) {
       code = rv == CRPC_ETOOBIG ? CRPC_RESOURCE_EXHAUSTED : CRPC_INTERNAL;
@@ -273,7 +273,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     /* past the deadline the handler's answer no longer counts */
     code = CRPC_DEADLINE_EXCEEDED;
     crpc_call_set_status_message(c, "deadline exceeded");
-    crpc__free(&c->mem, m);
+    crpc__msgpool_put(&c->msgpool, &c->mem, m);
     m = NULL;
   }
   if (c->sic && c->sic->n) {
@@ -302,7 +302,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
     crpc__call_kick_locked(c);
   }
   pthread_mutex_unlock(&c->mu);
-  crpc__free(&c->mem, m);
+  crpc__msgpool_put(&c->msgpool, &c->mem, m);
 }
 
 /* The server's auth hook, before the handler and on its thread. False when
@@ -492,20 +492,20 @@ static void run_inline(crpc_call *c) {
   if (m)
     crpc__call_consume(c, m->len + 5);
   if (!m || extra) {
-    crpc__free(&c->mem, m);
+    crpc__msgpool_put(&c->msgpool, &c->mem, m);
     abort_call(c, CRPC_INTERNAL, "%s", m ? "more than one request message"
                                          : "missing request message");
     return;
   }
   if (!authorized(c)) {
-    crpc__free(&c->mem, m);
+    crpc__msgpool_put(&c->msgpool, &c->mem, m);
     return;
   }
   c->last_read_compressed = m->compressed; /* the handler may ask */
   crpc_code code = crpc__unframe_message(&c->mem, c->method->input, &c->pbc,
                                          m, c->recv_enc, c->max_recv, &req,
                                          &st);
-  crpc__free(&c->mem, m);
+  crpc__msgpool_put(&c->msgpool, &c->mem, m);
   if (code != CRPC_OK) {
     abort_call(c, code, "%s", crpc_status_message(&st));
     crpc_status_clear(&st);
@@ -583,7 +583,7 @@ static void crpc__server_on_data(crpc_call *c) {
     crpc_code code = crpc__unframe_message(&c->mem, c->method->input,
                                            &c->pbc, m, c->recv_enc,
                                            c->max_recv, &req, &st);
-    crpc__free(&c->mem, m);
+    crpc__msgpool_put(&c->msgpool, &c->mem, m);
     if (code != CRPC_OK) {
       abort_call(c, code, "%s", crpc_status_message(&st));
       crpc_status_clear(&st);

@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-typedef struct crpc_channel crpc_channel;
+struct crpc_channel; /* channel.h */
 
 /** A program's resolver, given as crpc_channel_opts.resolver (copied).
  * With one, the channel's target is only a name (its authority and TLS
@@ -30,7 +30,7 @@ typedef struct crpc_resolver {
    * with crpc_channel_set_addresses(), from inside or later from any
    * thread; until it does, calls wait (wait-for-ready) or fail UNAVAILABLE
    * once the channel has been told an error. */
-  void (*resolve)(crpc_channel *ch, const char *target, void *user_data);
+  void (*resolve)(struct crpc_channel *ch, const char *target, void *user_data);
   void *user_data; /**< passed to |resolve| */
 } crpc_resolver;
 
@@ -45,7 +45,7 @@ typedef struct crpc_resolver {
  * argument); CRPC_ETARGET (an entry that is not an address: nothing
  * changes); CRPC_ENOMEM.
  */
-CRPC_API int crpc_channel_set_addresses(crpc_channel *ch,
+CRPC_API int crpc_channel_set_addresses(struct crpc_channel *ch,
                                         const char *const *addrs, size_t n,
                                         const char *error);
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,69 @@ static void test_bidi(void **state) {
   crpc_call_free(c);
 }
 
+/* Large message buffers are the call's to reuse (codec.h's msgpool): a
+ * ping-pong of N 48 KiB messages makes as many allocations of 16 KiB or
+ * more as one of 4 messages does, not three per message. */
+static atomic_long big_allocs;
+static void *big_malloc(size_t n, void *ud) {
+  (void)ud;
+  if (n >= 16 * 1024)
+    atomic_fetch_add(&big_allocs, 1);
+  return malloc(n);
+}
+static void big_free(void *p, void *ud) {
+  (void)ud;
+  free(p);
+}
+static void *big_calloc(size_t n, size_t m, void *ud) {
+  (void)ud;
+  if (n * m >= 16 * 1024)
+    atomic_fetch_add(&big_allocs, 1);
+  return calloc(n, m);
+}
+static void *big_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  if (n >= 16 * 1024)
+    atomic_fetch_add(&big_allocs, 1);
+  return realloc(p, n);
+}
+static const crpc_mem big_counting = {NULL, big_malloc, big_free, big_calloc,
+                                      big_realloc};
+
+static long big_allocs_for(int nmsgs) {
+  static char text[48 * 1024]; /* under the 64 KiB limits of setup() */
+  memset(text, 'x', sizeof text - 1);
+  crpc_channel_opts co = {.mem = &big_counting};
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, &co), 0);
+  crpc_call *c;
+  ProtobufCMessage *m;
+  atomic_store(&big_allocs, 0);
+  assert_int_equal(crpc_call_start(&c, ch, &m_bidi, NULL), 0);
+  for (int i = 0; i < nmsgs; i++) {
+    Req req = REQ_INIT;
+    req.text = text;
+    assert_true(crpc_call_write(c, &req.base));
+    assert_true(crpc_call_read(c, &m));
+    assert_int_equal(strlen(((Rep *)m)->text), sizeof text - 1);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  assert_true(crpc_call_writes_done(c));
+  assert_false(crpc_call_read(c, &m));
+  assert_int_equal(crpc_call_finish(c, NULL), CRPC_OK);
+  crpc_call_free(c);
+  long n = atomic_load(&big_allocs);
+  crpc_channel_free(ch);
+  return n;
+}
+
+static void test_buffers_reused(void **state) {
+  long few = big_allocs_for(4), many = big_allocs_for(40);
+  print_message("allocations >= 16 KiB: %ld for 4 messages, %ld for 40\n",
+                few, many);
+  assert_int_equal(few, many);
+}
+
 /* The same streaming checks against NONBLOCKING (reactor) handlers. */
 static void test_inline_streams(void **state) {
   crpc_call *c;
@@ -696,6 +760,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_method), cmocka_unit_test(test_server_stream),
       cmocka_unit_test(test_client_stream),  cmocka_unit_test(test_bidi),
       cmocka_unit_test(test_inline_streams),
+      cmocka_unit_test(test_buffers_reused),
       cmocka_unit_test(test_deadline),       cmocka_unit_test(test_cancel_bidi),
       cmocka_unit_test(test_limits),         cmocka_unit_test(test_large_response),         cmocka_unit_test(test_unavailable),
       cmocka_unit_test(test_async),          cmocka_unit_test(test_threads),
