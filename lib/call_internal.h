@@ -139,6 +139,9 @@ struct crpc_call {
   bool in_inline;     /* [loop] a NONBLOCKING handler is running */
   bool deferred;      /* [mu] crpc_call_defer(): answered later */
   ProtobufCMessage *deferred_resp; /* [mu] its response, until answered */
+  bool answered_early; /* [mu] crpc_call_answer() ran (another thread)
+                          before the deferring handler returned */
+  crpc_code early_code; /* [mu] that answer's code */
   crpc_call_cancel_cb cancel_cb; /* [mu] crpc_call_on_cancel */
   void *cancel_ud;
   bool cancel_cb_running;        /* [mu] */

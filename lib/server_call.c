@@ -481,6 +481,30 @@ void crpc__server_out_drained(crpc__budget *b) {
   }
 }
 
+/* A NONBLOCKING handler's invocation returned |code|: complete the call,
+ * unless it deferred. A deferred call is completed by crpc_call_answer(),
+ * or here when that answer came (from another thread) before the handler
+ * returned. */
+static void handler_returned(crpc_call *c, crpc_code code,
+                             ProtobufCMessage *resp) {
+  pthread_mutex_lock(&c->mu);
+  c->in_inline = false;
+  bool deferred = c->deferred, early = c->answered_early;
+  if (early) {
+    code = c->early_code;
+    c->deferred = c->answered_early = false;
+  } else if (deferred) {
+    c->deferred_resp = resp; /* crpc_call_answer() completes it */
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (!deferred)
+    complete(c, code, resp);
+  else if (early) {
+    complete(c, code, resp);
+    crpc__call_unref(c); /* the answer's */
+  }
+}
+
 static void run_inline(crpc_call *c) {
   crpc__msgbuf *m;
   crpc_status st = {0};
@@ -519,14 +543,7 @@ static void run_inline(crpc_call *c) {
   code = resp || c->method->kind != CRPC_UNARY ? invoke(c, req, resp)
                                                : CRPC_RESOURCE_EXHAUSTED;
   protobuf_c_message_free_unpacked(req, &c->pbc);
-  pthread_mutex_lock(&c->mu);
-  c->in_inline = false;
-  bool deferred = c->deferred;
-  if (deferred)
-    c->deferred_resp = resp; /* crpc_call_answer() completes it */
-  pthread_mutex_unlock(&c->mu);
-  if (!deferred)
-    complete(c, code, resp);
+  handler_returned(c, code, resp);
 }
 
 int crpc_call_defer(crpc_call *c) {
@@ -546,8 +563,20 @@ int crpc_call_defer(crpc_call *c) {
 int crpc_call_answer(crpc_call *c, crpc_code code) {
   if (!c || !c->is_server)
     return CRPC_EINVAL;
+  if ((unsigned)code > CRPC_UNAUTHENTICATED)
+    code = CRPC_UNKNOWN;
   pthread_mutex_lock(&c->mu);
-  bool deferred = c->deferred && !c->in_inline;
+  if (c->deferred && c->in_inline && !crpc__loop_in_round(c->loop)) {
+    /* the handler that deferred is still running on the loop and this is
+     * another thread: remember the answer, it completes the call when the
+     * handler returns */
+    bool twice = c->answered_early;
+    c->answered_early = true;
+    c->early_code = code;
+    pthread_mutex_unlock(&c->mu);
+    return twice ? CRPC_ESTATE : 0;
+  }
+  bool deferred = c->deferred && !c->in_inline; /* not from inside it */
   ProtobufCMessage *resp = c->deferred_resp;
   if (deferred) {
     c->deferred = false;
@@ -556,8 +585,6 @@ int crpc_call_answer(crpc_call *c, crpc_code code) {
   pthread_mutex_unlock(&c->mu);
   if (!deferred)
     return CRPC_ESTATE;
-  if ((unsigned)code > CRPC_UNAUTHENTICATED)
-    code = CRPC_UNKNOWN;
   complete(c, code, resp); /* any thread: the loop sends it */
   crpc__call_unref(c);
   return 0;
@@ -613,18 +640,13 @@ static void inline_stream_close(crpc_call *c, bool cancelled) {
     complete(c, CRPC_RESOURCE_EXHAUSTED, NULL);
     return;
   }
+  pthread_mutex_lock(&c->mu); /* crpc_call_answer() reads it */
   c->in_inline = !cancelled;
+  pthread_mutex_unlock(&c->mu);
   crpc_code code = invoke(c, NULL, resp);
-  c->in_inline = false;
   if (cancelled)
     return;
-  pthread_mutex_lock(&c->mu);
-  bool deferred = c->deferred;
-  if (deferred)
-    c->deferred_resp = resp; /* crpc_call_answer() completes it */
-  pthread_mutex_unlock(&c->mu);
-  if (!deferred)
-    complete(c, code, resp);
+  handler_returned(c, code, resp);
 }
 
 static void dispatch(crpc_call *c) {

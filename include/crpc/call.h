@@ -103,9 +103,12 @@ CRPC_API int crpc_call_defer(crpc_call *call);
  * Answers a call deferred with crpc_call_defer(): packs the response
  * message the handler got (unary) and ends the call with |code| (and the
  * status message, details and trailers set on the call). Any thread: the
- * answer is handed to the call's loop. After it returns, |call| must not be
- * used. Returns 0; CRPC_EINVAL (client call); CRPC_ESTATE (not deferred,
- * or answered already).
+ * answer is handed to the call's loop. From another thread it may even
+ * come before the deferring handler has returned: the call then ends when
+ * the handler returns. After it returns, |call| must not be used by the
+ * answering thread. Returns 0; CRPC_EINVAL (client call); CRPC_ESTATE (not
+ * deferred, answered already, or called from inside the deferring handler
+ * itself: return, and answer from a later callback).
  */
 CRPC_API int crpc_call_answer(crpc_call *call, crpc_code code);
 

@@ -37,6 +37,9 @@ static const crpc_method m_forward = {"/crpc.itest.Echo/Forward", CRPC_UNARY,
                                       &crpc__itest__echo_request__descriptor,
                                       &crpc__itest__echo_reply__descriptor};
 /* An async handler that never answers by itself (only when cancelled). */
+static const crpc_method m_early = {"/crpc.itest.Echo/Early", CRPC_UNARY,
+                                    &crpc__itest__echo_request__descriptor,
+                                    &crpc__itest__echo_reply__descriptor};
 static const crpc_method m_silent = {"/crpc.itest.Echo/Silent", CRPC_UNARY,
                                      &crpc__itest__echo_request__descriptor,
                                      &crpc__itest__echo_reply__descriptor};
@@ -100,6 +103,35 @@ static crpc_code forward(crpc_call *call, const ProtobufCMessage *reqm,
     return CRPC_INTERNAL;
   }
   return CRPC_UNKNOWN; /* ignored: deferred */
+}
+
+/* A deferred handler whose answer comes from another thread before the
+ * handler has returned (the thread is joined inside the handler, so the
+ * answer is always early): the call must still end with that answer. */
+typedef struct early_job {
+  crpc_call *call;
+  Crpc__Itest__EchoReply *resp;
+  int rv;
+} early_job;
+
+static void *early_answer(void *arg) {
+  early_job *j = arg;
+  j->resp->text = crpc_call_arena_strdup(j->call, "answered early");
+  j->rv = crpc_call_answer(j->call, CRPC_OK);
+  return NULL;
+}
+
+static int early_rv = -1;
+static crpc_code early(crpc_call *call, const ProtobufCMessage *reqm,
+                       ProtobufCMessage *respm, void *ud) {
+  (void)reqm, (void)ud;
+  assert_int_equal(crpc_call_defer(call), 0);
+  early_job j = {call, (void *)respm, -1};
+  pthread_t t;
+  pthread_create(&t, NULL, early_answer, &j);
+  pthread_join(t, NULL);
+  early_rv = j.rv;
+  return CRPC_INTERNAL; /* ignored: deferred, and answered */
 }
 
 static void silent_cancelled(crpc_call *call, void *ud) {
@@ -333,6 +365,9 @@ static void world_start(world *w, driver *d) {
   assert_int_equal(crpc_server_register(w->srv, &m_forward, forward,
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
+  assert_int_equal(crpc_server_register(w->srv, &m_early, early,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
   assert_int_equal(crpc_server_register(w->srv, &m_silent, silent,
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
@@ -533,6 +568,14 @@ static void async_handlers(driver *d) {
   wait_done(w.loop, d, &r);
   assert_int_equal(r.code, CRPC_OK);
   assert_string_equal(r.text, "forwarded ping");
+  /* answered from another thread before the handler returned */
+  result re = {0};
+  assert_int_equal(
+      crpc_unary_async(w.ch, &m_early, &o, &req.base, on_done, &re), 0);
+  wait_done(w.loop, d, &re);
+  assert_int_equal(early_rv, 0);
+  assert_int_equal(re.code, CRPC_OK);
+  assert_string_equal(re.text, "answered early");
   /* never answered: the client's deadline ends it, the server's cancel
    * notice answers it, nothing leaks */
   silent_answered = 0;
