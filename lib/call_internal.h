@@ -114,6 +114,10 @@ struct crpc_call {
   bool cb_freed;       /* [mu] the user freed the call: no more callbacks */
   bool write_pending;  /* [mu] crpc_call_write_async() in flight */
   bool write_done;     /* [mu] ... and it left the send queue */
+  crpc_write_done_cb wd_cb; /* [mu] server: crpc_call_on_write_done() */
+  void *wd_ud;
+  crpc__task wd_task;
+  bool wd_queued;      /* [mu] wd_task posted */
 
   /* client [const] */
   crpc_channel *channel;
@@ -169,6 +173,18 @@ struct crpc_call {
  * thread, never inside another API call (mu held; any thread). */
 void crpc__call_cb_schedule(crpc_call *c);
 
+/* ---- call_write_async.c ---- */
+/* A server call's write-done callback is due (mu held; any thread). */
+void crpc__call_wd_schedule(crpc_call *c);
+/* The message of crpc_call_write_async() left the send queue (mu held). */
+static inline void crpc__call_write_left(crpc_call *c) {
+  c->write_done = true;
+  if (c->cb)
+    crpc__call_cb_schedule(c);
+  else if (c->wd_cb)
+    crpc__call_wd_schedule(c);
+}
+
 /* ---- call.c ---- */
 /* Wakes whoever waits on the call (mu held). */
 static inline void crpc__call_notify(crpc_call *c) {
@@ -176,6 +192,8 @@ static inline void crpc__call_notify(crpc_call *c) {
   pthread_cond_broadcast(&c->cv);
   if (c->cb)
     crpc__call_cb_schedule(c);
+  else if (c->write_pending && c->done)
+    crpc__call_wd_schedule(c); /* the write will not complete */
 }
 /* Waits for a change on the call (mu held, as pthread_cond_wait). A client
  * caller runs the channel's loop itself when nobody else does. */

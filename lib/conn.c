@@ -807,10 +807,8 @@ ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
       c->mx_tx += m->len - 5; /* A66: message bytes, no prefix */
       crpc__retry_sent(c, crpc__call_sendq_pop(c)); /* kept to replay */
       wake = true;
-      if (c->write_pending && !c->write_done && !c->sendq.head) {
-        c->write_done = true; /* crpc_call_write_async's message left */
-        crpc__call_cb_schedule(c);
-      }
+      if (c->write_pending && !c->write_done && !c->sendq.head)
+        crpc__call_write_left(c); /* crpc_call_write_async's message */
     }
   }
   if (n && c->conn && c->conn->stall_ms > 0)

@@ -593,6 +593,11 @@ unsigned crpc__loop_rounds(crpc__loop *l) {
 bool crpc__loop_on_own_thread(const crpc__loop *l) { return pool_of == l; }
 
 void crpc__loop_post_own(crpc__loop *l, crpc__task *task) {
+  if (!l->user && !l->shared) {
+    /* a server reactor: only its own thread ever runs it */
+    crpc__loop_post_task(l, task);
+    return;
+  }
   task->next = NULL;
   pthread_mutex_lock(&l->mu);
   if (l->ptail)

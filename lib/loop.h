@@ -118,7 +118,8 @@ bool crpc__loop_may_drive(const crpc__loop *loop);
 /* Whether this is the loop's own thread (not a caller running it). */
 bool crpc__loop_on_own_thread(const crpc__loop *loop);
 /* Runs |task| on the loop's own thread only, never on a caller that runs
- * the loop: user callbacks must not run inside another API call. */
+ * the loop: user callbacks must not run inside another API call. (A
+ * server reactor's loop is run by its own thread alone: a plain post.) */
 void crpc__loop_post_own(crpc__loop *loop, crpc__task *task);
 /* Counts work in flight that no caller will wait for (async calls): while
  * any, the loop's own thread runs the loop as soon as callers let go. */

@@ -245,6 +245,7 @@ static void complete(crpc_call *c, crpc_code code, ProtobufCMessage *resp) {
   pthread_mutex_lock(&c->mu);
   c->handler_returned = true; /* its cancel callback's data may go now */
   c->cancel_cb = NULL;
+  c->wd_cb = NULL; /* answered: no write-done callback from now on */
   while (c->cancel_cb_running && !crpc__loop_on_thread(c->loop))
     pthread_cond_wait(&c->cv, &c->mu);
   pthread_mutex_unlock(&c->mu);
@@ -566,17 +567,19 @@ int crpc_call_answer(crpc_call *c, crpc_code code) {
   if ((unsigned)code > CRPC_UNAUTHENTICATED)
     code = CRPC_UNKNOWN;
   pthread_mutex_lock(&c->mu);
-  if (c->deferred && c->in_inline && !crpc__loop_in_round(c->loop)) {
-    /* the handler that deferred is still running on the loop and this is
-     * another thread: remember the answer, it completes the call when the
-     * handler returns */
+  if (c->deferred && c->in_inline) {
+    /* the handler that deferred is still running (this is the handler
+     * itself, or another thread): remember the answer, it completes the
+     * call when the handler returns */
     bool twice = c->answered_early;
-    c->answered_early = true;
-    c->early_code = code;
+    if (!twice) {
+      c->answered_early = true;
+      c->early_code = code;
+    }
     pthread_mutex_unlock(&c->mu);
     return twice ? CRPC_ESTATE : 0;
   }
-  bool deferred = c->deferred && !c->in_inline; /* not from inside it */
+  bool deferred = c->deferred;
   ProtobufCMessage *resp = c->deferred_resp;
   if (deferred) {
     c->deferred = false;

@@ -81,6 +81,44 @@ CRPC_API int crpc_call_on_cancel(crpc_call *call, crpc_call_cancel_cb cb,
                                  void *user_data);
 
 /**
+ * Sends one message without waiting: it is packed now (|msg| is borrowed)
+ * and the call's write-done callback runs once it has been handed to
+ * HTTP/2 (which happens as the peer's flow-control window allows), which
+ * is when the next may be written: gRPC's callback API's backpressure. For
+ * a client call started with crpc_call_start_cb() (its on_write_done), and
+ * for a server call whose handler set one with crpc_call_on_write_done().
+ * Returns 0; CRPC_ESTATE (a write is still in flight, the call was
+ * half-closed, answered or has ended); CRPC_EINVAL (neither kind of call,
+ * NULL arguments); CRPC_ETOOBIG (over the send limit: the call ends
+ * RESOURCE_EXHAUSTED); CRPC_ENOMEM. |flags|: as crpc_call_write2(). Any
+ * thread, but a call's writes must not race each other: the slot frees
+ * just before the write-done callback runs, so issue the next write from
+ * there (or serialize them yourself).
+ */
+CRPC_API int crpc_call_write_async(crpc_call *call, const ProtobufCMessage *msg,
+                                   unsigned flags);
+
+/** See crpc_call_on_write_done(): |ok| is false when the call ended before
+ * the message could go. Runs on the call's loop's own thread (a reactor
+ * thread of the server, or the program's crpc_loop in its own turn); must
+ * not block. */
+typedef void (*crpc_write_done_cb)(crpc_call *call, bool ok, void *user_data);
+
+/**
+ * Server side, for a handler that deferred its answer (crpc_call_defer())
+ * and streams its responses without blocking: sets the callback that
+ * crpc_call_write_async() on this call reports to (NULL: none, and
+ * crpc_call_write_async() is refused). Typical use: write the first
+ * message from the handler, the next from each callback, and answer with
+ * crpc_call_answer() from the last one (or when |ok| is false). No
+ * callback starts once the call has been answered; answer on the loop's
+ * thread (from a callback) so that none is running either.
+ * Returns 0 or CRPC_EINVAL (client call). Any thread.
+ */
+CRPC_API int crpc_call_on_write_done(crpc_call *call, crpc_write_done_cb cb,
+                                     void *user_data);
+
+/**
  * Server, from inside a CRPC_HANDLER_NONBLOCKING unary or server-streaming
  * handler, or the closing invocation (|req| NULL, not cancelled) of a
  * NONBLOCKING client-streaming or bidi one: the call is answered later,
@@ -103,12 +141,12 @@ CRPC_API int crpc_call_defer(crpc_call *call);
  * Answers a call deferred with crpc_call_defer(): packs the response
  * message the handler got (unary) and ends the call with |code| (and the
  * status message, details and trailers set on the call). Any thread: the
- * answer is handed to the call's loop. From another thread it may even
- * come before the deferring handler has returned: the call then ends when
- * the handler returns. After it returns, |call| must not be used by the
- * answering thread. Returns 0; CRPC_EINVAL (client call); CRPC_ESTATE (not
- * deferred, answered already, or called from inside the deferring handler
- * itself: return, and answer from a later callback).
+ * answer is handed to the call's loop. It may even come before the
+ * deferring handler has returned (from the handler itself, say when the
+ * work it started failed at once, or from another thread): the call then
+ * ends with it when the handler returns. After it returns, |call| must not
+ * be used by the answering code. Returns 0; CRPC_EINVAL (client call);
+ * CRPC_ESTATE (not deferred, or answered already).
  */
 CRPC_API int crpc_call_answer(crpc_call *call, crpc_code code);
 

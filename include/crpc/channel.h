@@ -249,20 +249,6 @@ CRPC_API int crpc_call_start_cb(crpc_call **out, crpc_channel *ch,
                                 const crpc_call_callbacks *cbs,
                                 void *user_data);
 
-/**
- * Sends one message of a callback call without waiting: it is packed now
- * (|msg| is borrowed) and on_write_done runs once it has been handed to
- * HTTP/2, which is when the next may be written (gRPC's callback API's
- * backpressure). Returns 0; CRPC_ESTATE (a write is still in flight, the
- * call was half-closed or has ended); CRPC_EINVAL (not a callback call,
- * NULL arguments); CRPC_ETOOBIG (over the send limit: the call ends
- * RESOURCE_EXHAUSTED); CRPC_ENOMEM. |flags|: as crpc_call_write2(). Any
- * thread, but a call's writes must not race each other: the slot frees
- * just before on_write_done runs, so issue the next write from there (or
- * serialize them yourself).
- */
-CRPC_API int crpc_call_write_async(crpc_call *call, const ProtobufCMessage *msg,
-                                   unsigned flags);
 
 #ifdef __cplusplus
 }

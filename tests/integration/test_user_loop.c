@@ -99,8 +99,10 @@ static crpc_code forward(crpc_call *call, const ProtobufCMessage *reqm,
   if (crpc_unary_async(forward_ch, &m_unary, NULL, reqm, forward_done, f) !=
       0) {
     free(f);
-    crpc_call_answer(call, CRPC_INTERNAL); /* not allowed inside: ESTATE */
-    return CRPC_INTERNAL;
+    /* answered inside the handler: it takes effect on return */
+    assert_int_equal(crpc_call_answer(call, CRPC_UNAVAILABLE), 0);
+    assert_int_equal(crpc_call_answer(call, CRPC_OK), CRPC_ESTATE); /* 2nd */
+    return CRPC_INTERNAL; /* ignored: answered */
   }
   return CRPC_UNKNOWN; /* ignored: deferred */
 }
@@ -124,8 +126,14 @@ static void *early_answer(void *arg) {
 static int early_rv = -1;
 static crpc_code early(crpc_call *call, const ProtobufCMessage *reqm,
                        ProtobufCMessage *respm, void *ud) {
-  (void)reqm, (void)ud;
+  (void)ud;
   assert_int_equal(crpc_call_defer(call), 0);
+  if (((const Crpc__Itest__EchoRequest *)reqm)->count == 1) {
+    /* answered by the handler itself: it takes effect on return */
+    early_rv = crpc_call_answer(call, CRPC_NOT_FOUND);
+    assert_int_equal(crpc_call_answer(call, CRPC_OK), CRPC_ESTATE);
+    return CRPC_INTERNAL; /* ignored: answered */
+  }
   early_job j = {call, (void *)respm, -1};
   pthread_t t;
   pthread_create(&t, NULL, early_answer, &j);
@@ -145,7 +153,6 @@ static crpc_code silent(crpc_call *call, const ProtobufCMessage *reqm,
   (void)reqm, (void)respm, (void)ud;
   silent_calls++;
   assert_int_equal(crpc_call_defer(call), 0);
-  assert_int_equal(crpc_call_answer(call, CRPC_OK), CRPC_ESTATE);
   assert_int_equal(crpc_call_on_cancel(call, silent_cancelled, NULL), 0);
   return CRPC_OK;
 }
@@ -203,6 +210,65 @@ static crpc_code late_handler(crpc_call *call, const ProtobufCMessage *reqm,
   late_call = call;
   late_resp = respm;
   return CRPC_INTERNAL; /* ignored: deferred */
+}
+
+/* A deferred server-streaming handler that streams through
+ * crpc_call_write_async(): the first reply from the handler, each next one
+ * from the write-done callback, the answer from the last (or from the
+ * callback that says the call ended). */
+static const crpc_method m_feed = {"/crpc.itest.Echo/Feed",
+                                   CRPC_SERVER_STREAMING,
+                                   &crpc__itest__echo_request__descriptor,
+                                   &crpc__itest__echo_reply__descriptor};
+typedef struct feed {
+  int count, sent, size;
+  int busy_refused; /* a second write while one is in flight: ESTATE */
+} feed;
+static int feed_done_ok, feed_done_failed, feed_refused, feed_answered;
+static int feed_next_failed; /* the call ended between two writes */
+static uint8_t feed_payload[256 * 1024];
+
+static int feed_next(crpc_call *call, feed *f) {
+  Crpc__Itest__EchoReply r = CRPC__ITEST__ECHO_REPLY__INIT;
+  r.index = f->sent;
+  r.payload.data = feed_payload;
+  r.payload.len = (size_t)f->size;
+  int rv = crpc_call_write_async(call, &r.base, 0);
+  if (rv == 0) {
+    f->sent++;
+    f->busy_refused += crpc_call_write_async(call, &r.base, 0) == CRPC_ESTATE;
+  }
+  return rv;
+}
+
+static void feed_written(crpc_call *call, bool ok, void *ud) {
+  feed *f = ud;
+  if (ok)
+    feed_done_ok++;
+  else
+    feed_done_failed++;
+  if (ok && f->sent < f->count) {
+    if (feed_next(call, f) == 0)
+      return;
+    feed_next_failed++;
+  }
+  feed_refused += f->busy_refused;
+  free(f);
+  feed_answered++;
+  assert_int_equal(crpc_call_answer(call, ok ? CRPC_OK : CRPC_CANCELLED), 0);
+}
+
+static crpc_code feed_handler(crpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage *respm, void *ud) {
+  (void)respm, (void)ud;
+  const Crpc__Itest__EchoRequest *req = (const void *)reqm;
+  feed *f = calloc(1, sizeof *f);
+  f->count = req->count;
+  f->size = req->reply_size;
+  assert_int_equal(crpc_call_defer(call), 0);
+  assert_int_equal(crpc_call_on_write_done(call, feed_written, f), 0);
+  assert_int_equal(feed_next(call, f), 0);
+  return CRPC_OK; /* ignored: deferred */
 }
 
 /* A handler that frees its own server (crpc_server_free from inside a
@@ -363,6 +429,9 @@ static void world_start(world *w, driver *d) {
                                         CRPC_HANDLER_NONBLOCKING, w->loop),
                    0);
   assert_int_equal(crpc_server_register(w->srv, &m_forward, forward,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_register(w->srv, &m_feed, feed_handler,
                                         CRPC_HANDLER_NONBLOCKING, NULL),
                    0);
   assert_int_equal(crpc_server_register(w->srv, &m_early, early,
@@ -576,6 +645,15 @@ static void async_handlers(driver *d) {
   assert_int_equal(early_rv, 0);
   assert_int_equal(re.code, CRPC_OK);
   assert_string_equal(re.text, "answered early");
+  early_rv = -1;
+  Crpc__Itest__EchoRequest inside = CRPC__ITEST__ECHO_REQUEST__INIT;
+  inside.count = 1;
+  result ri = {0};
+  assert_int_equal(
+      crpc_unary_async(w.ch, &m_early, &o, &inside.base, on_done, &ri), 0);
+  wait_done(w.loop, d, &ri);
+  assert_int_equal(early_rv, 0);
+  assert_int_equal(ri.code, CRPC_NOT_FOUND);
   /* never answered: the client's deadline ends it, the server's cancel
    * notice answers it, nothing leaks */
   silent_answered = 0;
@@ -723,6 +801,141 @@ static void callback_streams(driver *d) {
   assert_int_equal(fs.received, 1);
   assert_int_equal(count_threads(), before);
   world_stop(&w);
+}
+
+/* The server side of the callback API: replies streamed with
+ * crpc_call_write_async() and a write-done callback, large enough that
+ * they leave only as the client's window opens; then a call cancelled
+ * with a write in flight. */
+typedef struct feed_reader {
+  int received, bytes;
+  bool done, cancel_after_first;
+  crpc_code code;
+} feed_reader;
+
+static void feed_message(crpc_call *call, const ProtobufCMessage *m,
+                         void *ud) {
+  feed_reader *fr = ud;
+  const Crpc__Itest__EchoReply *r = (const void *)m;
+  assert_int_equal(r->index, fr->received);
+  fr->received++;
+  fr->bytes += (int)r->payload.len;
+  if (fr->cancel_after_first)
+    crpc_call_cancel(call);
+}
+
+static void feed_call_done(crpc_call *call, const crpc_status *st, void *ud) {
+  feed_reader *fr = ud;
+  fr->code = st->code;
+  fr->done = true;
+  crpc_call_free(call);
+}
+
+static const crpc_call_callbacks feed_cbs = {.on_message = feed_message,
+                                             .on_done = feed_call_done};
+
+static void feed_run(world *w, feed_reader *fr, int count, int size) {
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.count = count;
+  req.reply_size = size;
+  crpc_call_opts o = {.timeout_ms = WAIT_MS};
+  crpc_call *call;
+  assert_int_equal(
+      crpc_call_start_cb(&call, w->ch, &m_feed, &o, &feed_cbs, fr), 0);
+  assert_int_equal(crpc_call_write_async(call, &req.base, 0), 0);
+  int64_t end = now_ms() + WAIT_MS;
+  while (!fr->done && now_ms() < end) {
+    if (fr->received == 0 || !fr->cancel_after_first)
+      crpc_call_writes_done(call); /* once its write is done; else ESTATE */
+    drive(w->loop, w->d, 100);
+  }
+  assert_true(fr->done);
+}
+
+static void server_write_async(driver *d) {
+  world w;
+  world_start(&w, d);
+  feed_done_ok = feed_done_failed = feed_refused = feed_answered = 0;
+  feed_next_failed = 0;
+  feed_reader fr = {0};
+  feed_run(&w, &fr, 40, (int)sizeof feed_payload); /* 10 MiB > windows */
+  assert_int_equal(fr.code, CRPC_OK);
+  assert_int_equal(fr.received, 40);
+  assert_int_equal(fr.bytes, 40 * (int)sizeof feed_payload);
+  assert_int_equal(feed_done_ok, 40);
+  assert_int_equal(feed_done_failed + feed_next_failed, 0);
+  assert_int_equal(feed_refused, 40); /* one write in flight at a time */
+  assert_int_equal(feed_answered, 1);
+  /* the client cancels after the first reply: a write in flight is
+   * reported not done, the handler answers, nothing leaks */
+  feed_reader cr = {.cancel_after_first = true};
+  feed_run(&w, &cr, 1000, (int)sizeof feed_payload);
+  assert_int_equal(cr.code, CRPC_CANCELLED);
+  int64_t end = now_ms() + WAIT_MS;
+  while (feed_answered < 2 && now_ms() < end)
+    drive(w.loop, d, 100);
+  assert_int_equal(feed_answered, 2);
+  /* the write in flight was either reported not done, or done with the
+   * next one refused (the cancel came between them) */
+  assert_int_equal(feed_done_failed + feed_next_failed, 1);
+  world_stop(&w);
+}
+
+/* The same handler on crpc's own server threads, read by a blocking
+ * client: the write-done callbacks run on the reactor thread. */
+static void threaded_server_write_async(void **state) {
+  (void)state;
+  crpc_server *srv;
+  int port;
+  feed_done_ok = feed_done_failed = feed_refused = feed_answered = 0;
+  feed_next_failed = 0;
+  assert_int_equal(crpc_server_new(&srv, NULL), 0);
+  assert_int_equal(crpc_server_register(srv, &m_feed, feed_handler,
+                                        CRPC_HANDLER_NONBLOCKING, NULL),
+                   0);
+  assert_int_equal(crpc_server_listen(srv, "127.0.0.1:0", NULL, &port), 0);
+  assert_int_equal(crpc_server_start(srv), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  crpc_channel *ch;
+  assert_int_equal(crpc_channel_new(&ch, target, NULL), 0);
+  Crpc__Itest__EchoRequest req = CRPC__ITEST__ECHO_REQUEST__INIT;
+  req.count = 20;
+  req.reply_size = (int)sizeof feed_payload;
+  crpc_call_opts o = {.timeout_ms = WAIT_MS};
+  crpc_call *call;
+  assert_int_equal(crpc_call_start(&call, ch, &m_feed, &o), 0);
+  assert_true(crpc_call_write(call, &req.base));
+  assert_true(crpc_call_writes_done(call));
+  ProtobufCMessage *m;
+  int n = 0;
+  while (crpc_call_read(call, &m)) {
+    assert_int_equal(((Crpc__Itest__EchoReply *)m)->index, n);
+    assert_int_equal(((Crpc__Itest__EchoReply *)m)->payload.len,
+                     sizeof feed_payload);
+    n++;
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  assert_int_equal(crpc_call_finish(call, NULL), CRPC_OK);
+  crpc_call_free(call);
+  assert_int_equal(n, 20);
+  crpc_channel_free(ch);
+  crpc_server_shutdown(srv, 1000);
+  crpc_server_free(srv);
+  assert_int_equal(feed_done_ok, 20);
+  assert_int_equal(feed_refused, 20);
+  assert_int_equal(feed_answered, 1);
+}
+
+static void one_fd_server_write_async(void **state) {
+  (void)state;
+  server_write_async(NULL);
+}
+
+static void callback_server_write_async(void **state) {
+  (void)state;
+  driver d;
+  server_write_async(&d);
 }
 
 static void one_fd_callback_streams(void **state) {
@@ -1106,6 +1319,9 @@ int main(void) {
       cmocka_unit_test(one_fd_callback_streams),
       cmocka_unit_test(callback_callback_streams),
       cmocka_unit_test(pool_callback_stream),
+      cmocka_unit_test(one_fd_server_write_async),
+      cmocka_unit_test(callback_server_write_async),
+      cmocka_unit_test(threaded_server_write_async),
       cmocka_unit_test(one_fd_deferred_stream_status),
       cmocka_unit_test(one_fd_free_from_callbacks),
       cmocka_unit_test(callback_free_from_callbacks),
