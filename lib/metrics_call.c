@@ -138,13 +138,7 @@ void crpc__mx_client_start(crpc_call *c) {
   atomic_fetch_add_explicit(&c->mx->started, 1, memory_order_relaxed);
 }
 
-void crpc__mx_client_end(crpc_call *c, crpc_code code) {
-  if (!c->mx_on || c->mx_done)
-    return;
-  c->mx_done = true;
-  int64_t now = crpc__mx_now_ns();
-  int64_t att = now - c->mx_start_ns, call = now - c->mx_call_ns;
-  crpc__mx_record(c->mx, code, att, call, c->mx_tx, c->mx_rx);
+static void attempt_record(crpc_call *c, crpc_code code, int64_t att) {
   crpc_metrics *m = c->mx->rec;
   if (!m->cb)
     return;
@@ -159,7 +153,37 @@ void crpc__mx_client_end(crpc_call *c, crpc_code code) {
       .rcvd_bytes = c->mx_rx,
   };
   m->cb(&st, m->cb_ud);
-  st.kind = CRPC_STATS_CLIENT_CALL;
-  st.duration_s = (double)call / 1e9;
+}
+
+void crpc__mx_client_attempt_end(crpc_call *c, crpc_code code) {
+  if (!c->mx_on || c->mx_done)
+    return;
+  int64_t att = crpc__mx_now_ns() - c->mx_start_ns;
+  crpc__mx_record(c->mx, code, att, -1, c->mx_tx, c->mx_rx);
+  attempt_record(c, code, att);
+  c->mx_tx = c->mx_rx = 0;
+}
+
+void crpc__mx_client_end(crpc_call *c, crpc_code code) {
+  if (!c->mx_on || c->mx_done)
+    return;
+  c->mx_done = true;
+  int64_t now = crpc__mx_now_ns();
+  int64_t att = now - c->mx_start_ns, call = now - c->mx_call_ns;
+  crpc__mx_record(c->mx, code, att, call, c->mx_tx, c->mx_rx);
+  crpc_metrics *m = c->mx->rec;
+  if (!m->cb)
+    return;
+  attempt_record(c, code, att);
+  crpc_call_stats st = {
+      .kind = CRPC_STATS_CLIENT_CALL,
+      .method = c->mx->name,
+      .path = c->method->path,
+      .peer = "",
+      .status = code,
+      .duration_s = (double)call / 1e9,
+      .sent_bytes = c->mx_tx,
+      .rcvd_bytes = c->mx_rx,
+  };
   m->cb(&st, m->cb_ud);
 }

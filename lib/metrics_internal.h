@@ -102,5 +102,9 @@ void crpc__mx_client_new(crpc_call *c);
 void crpc__mx_client_start(crpc_call *c);
 /* Client: the call has its final status |code|. */
 void crpc__mx_client_end(crpc_call *c, crpc_code code);
+/* A client attempt ended with |code| and the call goes on to another
+ * (gRFC A6 retry or transparent retry): its attempt record alone; the
+ * next attempt's bytes count from zero. */
+void crpc__mx_client_attempt_end(crpc_call *c, crpc_code code);
 
 #endif

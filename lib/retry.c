@@ -97,6 +97,10 @@ static bool schedule(crpc_call *c, int64_t delay_ms) {
   int64_t when = crpc__now_ms() + delay_ms;
   if (c->deadline_ms && when >= c->deadline_ms)
     return false; /* no time left for another attempt */
+  pthread_mutex_lock(&c->mu);
+  crpc_code code = c->status.code;
+  pthread_mutex_unlock(&c->mu);
+  crpc__mx_client_attempt_end(c, code); /* A66: one record per attempt */
   c->rs.attempts++;
   c->rs.waiting = true;
   c->rs.timer.cb = on_retry_timer;
@@ -216,6 +220,7 @@ static void on_retry_timer(crpc__timer *t) {
     }
     crpc__timer_start(ch->loop, &c->deadline_timer, c->deadline_ms);
   }
+  crpc__mx_client_start(c); /* the next attempt */
   crpc__channel_submit(ch, c);
   crpc__call_unref(c); /* the timer's */
 }

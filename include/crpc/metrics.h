@@ -33,8 +33,10 @@
  * Recording takes no lock: each (method, status) pair has its slots of
  * atomic counters, made the first time the pair is seen (never per call).
  * Sizes are message bytes as sent (after compression, without the 5-byte
- * gRPC prefix, without metadata), as A66 defines them. There is one
- * attempt per call (crpc does not retry yet).
+ * gRPC prefix, without metadata), as A66 defines them. A call retried
+ * under its retry policy (gRFC A6), or transparently, counts one attempt
+ * per try, each with its own status, duration and bytes (replayed
+ * messages count again); the call's duration covers them all.
  */
 #ifndef CRPC_METRICS_H
 #define CRPC_METRICS_H
@@ -84,7 +86,7 @@ typedef struct crpc_call_stats {
                            the status; client call from crpc_call_start()
                            (before the request is packed) to the status */
   uint64_t sent_bytes;  /**< message bytes sent (compressed, no prefix);
-                           a client call's record repeats its
+                           a client call's record repeats its last
                            attempt's */
   uint64_t rcvd_bytes;  /**< message bytes received (compressed, no
                            prefix) */
@@ -92,7 +94,9 @@ typedef struct crpc_call_stats {
 
 /**
  * Receives one record per finished call (server), and per finished client
- * attempt and client call (two records: the attempt's, then the call's).
+ * attempt and client call (a call's last attempt's record, then the
+ * call's; a retried call's earlier attempts each had theirs when they
+ * ended).
  * It runs on the connection's loop thread (a reactor thread, the
  * program's own loop, or a blocking caller running the channel's loop),
  * possibly on several threads at once: it must be thread-safe, must not

@@ -214,6 +214,42 @@ static void test_retry_then_ok(void **state) {
   crpc_channel_free(ch);
 }
 
+/* gRFC A66 with retries: one attempt record per try, each with its own
+ * status; one call record. */
+static void test_metrics_per_attempt(void **state) {
+  crpc_metrics *mx;
+  assert_int_equal(crpc_metrics_new(&mx, NULL), 0);
+  crpc_channel *ch;
+  crpc_channel_opts o = {.service_config_json = RETRY_CFG(4, ""),
+                         .metrics = mx};
+  assert_int_equal(crpc_channel_new(&ch, target, &o), 0);
+  reset(2);
+  assert_int_equal(unary(ch, "hi", 0, NULL), CRPC_OK);
+  assert_int_equal(count(), 3);
+  const char *meth = "crpc.itest.Echo/Unary";
+  assert_int_equal(
+      crpc_metrics_counter(mx, "grpc.client.attempt.started", meth), 3);
+  uint64_t n = 0;
+  assert_int_equal(crpc_metrics_histogram(mx, "grpc.client.attempt.duration",
+                                          meth, CRPC_UNAVAILABLE, &n, NULL),
+                   0);
+  assert_int_equal(n, 2);
+  assert_int_equal(crpc_metrics_histogram(mx, "grpc.client.attempt.duration",
+                                          meth, CRPC_OK, &n, NULL),
+                   0);
+  assert_int_equal(n, 1);
+  assert_int_equal(crpc_metrics_histogram(mx, "grpc.client.call.duration",
+                                          meth, CRPC_OK, &n, NULL),
+                   0);
+  assert_int_equal(n, 1);
+  assert_int_equal(crpc_metrics_histogram(mx, "grpc.client.call.duration",
+                                          meth, CRPC_UNAVAILABLE, &n, NULL),
+                   0);
+  assert_int_equal(n, 0);
+  crpc_channel_free(ch);
+  crpc_metrics_free(mx);
+}
+
 static void test_retries_stop_at_max_attempts(void **state) {
   crpc_channel *ch = chan(RETRY_CFG(3, ""));
   crpc_status st = {0};
@@ -488,6 +524,7 @@ int main(void) {
       cmocka_unit_test(test_bad_config_fails_channel),
       cmocka_unit_test(test_retry_then_ok),
       cmocka_unit_test(test_retries_stop_at_max_attempts),
+      cmocka_unit_test(test_metrics_per_attempt),
       cmocka_unit_test(test_no_retry_without_policy_or_code),
       cmocka_unit_test(test_throttle),
       cmocka_unit_test(test_pushback),
