@@ -1,10 +1,11 @@
 /*
  * channel.c: a channel: the few shared client reactor threads channels
- * live on (or the program's crpc_loop), its target's addresses, connecting
- * to them in turn with a connect deadline and back-off, its current
- * connection and the calls waiting for one, and its life (new, free).
- * User threads never touch nghttp2: they post the call's kick to the
- * channel's loop (client_call.c).
+ * live on (or the program's crpc_loop), its target's resolution (through
+ * its resolver, resolver.h) into subchannels (subchannel.c) that its
+ * load-balancing policy (lb.c) connects and picks from, the calls waiting
+ * for a connection, and its life (new, free). User threads never touch
+ * nghttp2: they post the call's kick to the channel's loop
+ * (client_call.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -79,9 +80,6 @@ static void pool_release(int idx) {
   pthread_mutex_unlock(&pool_mu);
 }
 
-static void start_connect(crpc_channel *ch);
-static bool connect_next(crpc_channel *ch);
-static void on_connect_timeout(crpc__timer *t);
 
 /* ---- submitting [loop] ---- */
 
@@ -95,8 +93,7 @@ static void add_pending(crpc_channel *ch, crpc_call *c) {
   ch->pending_tail = c;
 }
 
-static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
-  crpc__conn *conn = ch->conn;
+static void submit_on_conn(crpc_channel *ch, crpc__conn *conn, crpc_call *c) {
   nghttp2_nv nva[96];
   size_t n = 0;
   char timeout[16];
@@ -163,53 +160,32 @@ static void submit_on_conn(crpc_channel *ch, crpc_call *c) {
   crpc__conn_schedule_flush(conn);
 }
 
-static bool conn_usable(crpc__conn *conn) {
-  return conn && !conn->dead && !conn->goaway_received &&
-         nghttp2_session_check_request_allowed(conn->session);
-}
-
-static void retire_conn(crpc_channel *ch) {
-  /* the connection stays until its calls finish; new calls go elsewhere */
-  crpc__conn *conn = ch->conn;
-  ch->conn = NULL;
-  conn->next = ch->draining;
-  conn->prev = NULL;
-  if (ch->draining)
-    ch->draining->prev = conn;
-  ch->draining = conn;
-  ch->state = CH_IDLE;
-  if (conn->ncalls == 0)
-    crpc__conn_close(conn, CRPC_UNAVAILABLE, "connection retired");
-}
-
 void crpc__channel_submit(crpc_channel *ch, crpc_call *c) {
   if (ch->shutting_down) {
     crpc__client_finish(c, CRPC_CANCELLED, "channel closed");
     return;
   }
-  if (ch->state == CH_READY && !conn_usable(ch->conn))
-    retire_conn(ch);
-  switch (ch->state) {
-  case CH_READY:
-    submit_on_conn(ch, c);
+  crpc__conn *conn = ch->lb->pick(ch);
+  if (conn) {
+    submit_on_conn(ch, conn, c);
     return;
-  case CH_CONNECTING:
-    add_pending(ch, c);
+  }
+  if (ch->state == CH_TRANSIENT_FAILURE &&
+      !(c->flags & CRPC_CALL_WAIT_FOR_READY)) {
+    crpc__client_finish(c, CRPC_UNAVAILABLE, ch->last_error);
     return;
-  case CH_IDLE:
-    add_pending(ch, c);
-    start_connect(ch);
-    return;
-  case CH_TRANSIENT_FAILURE:
-    if (c->flags & CRPC_CALL_WAIT_FOR_READY)
-      add_pending(ch, c);
-    else
-      crpc__client_finish(c, CRPC_UNAVAILABLE, ch->last_error);
-    return;
+  }
+  add_pending(ch, c);
+  if (!ch->resolved) {
+    if (ch->state == CH_IDLE)
+      crpc__channel_set_state(ch, CH_CONNECTING);
+    crpc__channel_reresolve(ch);
+  } else {
+    ch->lb->exit_idle(ch);
   }
 }
 
-/* ---- connecting [loop] ---- */
+/* ---- the policy's state [loop] ---- */
 
 static void fail_pending(crpc_channel *ch, bool all, crpc_code code,
                          const char *msg) {
@@ -234,29 +210,125 @@ static void fail_pending(crpc_channel *ch, bool all, crpc_code code,
   ch->pending_tail = keep_tail;
 }
 
-static void on_backoff_done(crpc__timer *t) {
-  crpc_channel *ch =
-      (crpc_channel *)((char *)t - offsetof(crpc_channel, backoff_timer));
-  ch->state = CH_IDLE;
-  if (ch->pending) /* wait-for-ready calls */
-    start_connect(ch);
+void crpc__channel_set_state(crpc_channel *ch, chan_state st) {
+  if (ch->shutting_down)
+    return;
+  bool changed = ch->state != st;
+  ch->state = st;
+  if (changed)
+    crpc__channel_publish_state(ch, (int)st);
+  if (st == CH_READY && ch->pending) {
+    /* the pending calls go out in order, each on a pick of its own */
+    crpc_call *c = ch->pending;
+    ch->pending = ch->pending_tail = NULL;
+    while (c) {
+      crpc_call *next = c->conn_next;
+      c->conn_next = NULL;
+      crpc__channel_submit(ch, c);
+      crpc__call_unref(c); /* the pending list's reference */
+      c = next;
+    }
+  } else if (st == CH_TRANSIENT_FAILURE && ch->pending) {
+    crpc__log_info("%s", ch->last_error);
+    fail_pending(ch, false, CRPC_UNAVAILABLE, ch->last_error);
+  }
 }
 
-static void connect_failed(crpc_channel *ch, const char *why) {
-  snprintf(ch->last_error, sizeof ch->last_error,
-           "failed to connect to %s: %s", ch->target, why);
-  crpc__log_info("%s", ch->last_error);
-  ch->state = CH_TRANSIENT_FAILURE;
-  fail_pending(ch, false, CRPC_UNAVAILABLE, ch->last_error);
-  /* exponential back-off with +-20% jitter (gRPC's connection-backoff) */
-  int64_t b = ch->backoff_ms;
-  int64_t jitter = b / 5;
-  int64_t wait = b - jitter + (jitter ? rand() % (2 * jitter + 1) : 0);
-  ch->backoff_ms = b * 16 / 10;
-  if (ch->backoff_ms > ch->max_backoff_ms)
-    ch->backoff_ms = ch->max_backoff_ms;
-  ch->backoff_timer.cb = on_backoff_done;
-  crpc__timer_start(ch->loop, &ch->backoff_timer, crpc__now_ms() + wait);
+void crpc__channel_sub_state(crpc__subchannel *sc) {
+  crpc_channel *ch = sc->ch;
+  if (!ch->shutting_down)
+    ch->lb->sub_state(ch, sc);
+}
+
+/* ---- resolution [loop] ---- */
+
+void crpc__channel_reresolve(crpc_channel *ch) {
+  if (ch->resolving || ch->shutting_down)
+    return;
+  ch->resolving = true;
+  crpc__resolver_request(ch->resolver);
+}
+
+static void on_resolve_retry(crpc__timer *t) {
+  crpc_channel *ch =
+      (crpc_channel *)((char *)t - offsetof(crpc_channel, resolve_timer));
+  if (ch->pending)
+    crpc__channel_reresolve(ch);
+}
+
+/* The new address list: subchannels of addresses still there are kept
+ * (with their connections), new ones made, the others removed once their
+ * calls finish. */
+static void update_subs(crpc_channel *ch, const crpc__resolution *res) {
+  crpc__subchannel *old = ch->subs, *head = NULL, **tail = &head;
+  size_t n = 0;
+  for (size_t i = 0; i < res->naddrs; i++) {
+    crpc__subchannel *sc = NULL, **pp = &old;
+    for (; *pp; pp = &(*pp)->next) {
+      if (crpc__addr_equal(&(*pp)->addr, &res->addrs[i])) {
+        sc = *pp;
+        *pp = sc->next; /* taken from the old list */
+        break;
+      }
+    }
+    if (!sc) {
+      bool dup = false; /* the same address twice: one subchannel */
+      for (crpc__subchannel *s = head; s && !dup; s = s->next)
+        dup = crpc__addr_equal(&s->addr, &res->addrs[i]);
+      if (dup || !(sc = crpc__subchannel_new(ch, &res->addrs[i])))
+        continue;
+    }
+    sc->next = NULL;
+    *tail = sc;
+    tail = &sc->next;
+    n++;
+  }
+  ch->subs = head;
+  ch->nsubs = n;
+  if (ch->pf_cur && ch->pf_cur->removed)
+    ch->pf_cur = NULL;
+  while (old) { /* no longer resolved */
+    crpc__subchannel *next = old->next;
+    if (ch->pf_cur == old)
+      ch->pf_cur = NULL;
+    if (ch->rr_next == old)
+      ch->rr_next = NULL;
+    crpc__subchannel_remove(old);
+    old = next;
+  }
+}
+
+static void on_resolved(void *owner, const crpc__resolution *res) {
+  crpc_channel *ch = owner;
+  ch->resolving = false;
+  if (ch->shutting_down)
+    return;
+  if (res->error || res->naddrs == 0) {
+    if (ch->state == CH_READY)
+      return; /* keep what works; the next failure asks again */
+    snprintf(ch->last_error, sizeof ch->last_error,
+             "failed to resolve %s: %s", ch->target,
+             res->error ? res->error : "no addresses");
+    crpc__channel_set_state(ch, CH_TRANSIENT_FAILURE);
+    /* wait-for-ready calls wait: ask again after a backoff */
+    int64_t b = ch->resolve_backoff_ms;
+    ch->resolve_backoff_ms = b * 16 / 10 > ch->max_backoff_ms
+                                 ? ch->max_backoff_ms
+                                 : b * 16 / 10;
+    ch->resolve_timer.cb = on_resolve_retry;
+    crpc__timer_start(ch->loop, &ch->resolve_timer, crpc__now_ms() + b);
+    return;
+  }
+  ch->resolve_backoff_ms = ch->initial_backoff_ms;
+  ch->resolved = true;
+  update_subs(ch, res);
+  if (!ch->subs) {
+    snprintf(ch->last_error, sizeof ch->last_error,
+             "failed to resolve %s: out of memory", ch->target);
+    crpc__channel_set_state(ch, CH_TRANSIENT_FAILURE);
+    return;
+  }
+  ch->lb->update(ch);
 }
 
 static void signal_done(crpc_channel *ch) {
@@ -266,157 +338,39 @@ static void signal_done(crpc_channel *ch) {
   pthread_mutex_unlock(&ch->done_mu);
 }
 
-static void on_conn_closed(crpc__conn *conn) {
-  crpc_channel *ch = conn->owner;
-  if (ch->conn == conn) {
-    ch->conn = NULL;
-    if (ch->state == CH_READY)
-      ch->state = CH_IDLE;
-    if (ch->pending && !ch->shutting_down)
-      start_connect(ch);
-    return;
-  }
-  for (crpc__conn *d = ch->draining; d; d = d->next) {
-    if (d == conn) {
-      if (d->prev)
-        d->prev->next = d->next;
-      else
-        ch->draining = d->next;
-      if (d->next)
-        d->next->prev = d->prev;
-      return;
-    }
-  }
-}
-
-/* The conn's memory (from ch->mem) is all freed: the channel may go. */
-static void on_conn_freed(void *owner) {
-  crpc_channel *ch = owner;
+void crpc__channel_conn_freed(crpc_channel *ch) {
   if (--ch->nconns == 0 && ch->shutting_down)
     signal_done(ch); /* the last thing this loop does for the channel */
 }
 
-static void on_connected(crpc__io *io, uint32_t events) {
-  crpc_channel *ch =
-      (crpc_channel *)((char *)io - offsetof(crpc_channel, connect_io));
-  CRPC__UNUSED(events);
-  int fd = io->fd;
-  crpc__io_unwatch(ch->loop, io);
-  crpc__timer_stop(ch->loop, &ch->connect_timer);
-  io->fd = -1;
-  int err = crpc__sock_connect_result(fd);
-  if (err) {
-    close(fd);
-    /* "localhost" may resolve to ::1 first while the server listens
-     * on 127.0.0.1 only: try the target's other addresses in turn */
-    ch->addr_idx++;
-    if (connect_next(ch))
-      return;
-    connect_failed(ch, strerror(err));
+static void connect_task(void *arg) {
+  crpc_channel *ch = arg;
+  pthread_mutex_lock(&ch->done_mu);
+  ch->connect_queued = false;
+  pthread_mutex_unlock(&ch->done_mu);
+  if (ch->shutting_down)
     return;
+  if (!ch->resolved) {
+    if (ch->state == CH_IDLE)
+      crpc__channel_set_state(ch, CH_CONNECTING);
+    crpc__channel_reresolve(ch);
+  } else {
+    ch->lb->exit_idle(ch);
   }
-  crpc__transport *tp = NULL;
-  if (ch->tls) {
-    const char *why = NULL;
-    if (crpc__tls_client_transport(ch->tls, ch->host, &tp, &why) != 0) {
-      close(fd);
-      connect_failed(ch, why ? why : "TLS setup failed");
-      return;
-    }
-  }
-  static const crpc__conn_hooks hooks = {.streams = &crpc__client_streams,
-                                         .on_closed = on_conn_closed,
-                                         .on_freed = on_conn_freed};
-  crpc__conn *conn;
-  if (crpc__conn_new(&conn, ch->loop, fd, tp, false, ch, &hooks, &ch->mem) !=
-      0) {
-    if (tp)
-      tp->ops->free(tp);
-    close(fd);
-    connect_failed(ch, "out of memory");
-    return;
-  }
-  ch->nconns++;
-  crpc__sock_peer_string(fd, conn->peer, sizeof conn->peer);
-  conn->handshake_ms = ch->handshake_ms;
-  conn->keepalive_ms = ch->keepalive_ms;
-  conn->keepalive_timeout_ms = ch->keepalive_timeout_ms;
-  conn->out.limit = ch->max_conn_out;
-  conn->stall_ms = ch->stall_ms;
-  if (crpc__h2_session_new(conn, 0, 0) != 0) {
-    crpc__conn_close(conn, CRPC_UNAVAILABLE, "out of memory");
-    connect_failed(ch, "out of memory");
-    return;
-  }
-  ch->conn = conn;
-  ch->state = CH_READY;
-  ch->backoff_ms = ch->initial_backoff_ms;
-  crpc_call *c = ch->pending;
-  ch->pending = ch->pending_tail = NULL;
-  while (c) {
-    crpc_call *next = c->conn_next;
-    c->conn_next = NULL;
-    crpc__channel_submit(ch, c);
-    crpc__call_unref(c); /* the pending list's reference */
-    c = next;
-  }
-  crpc__conn_start(conn); /* TLS: the ClientHello goes out first */
 }
 
-/* Starts connecting to ch->addrs[ch->addr_idx] and on, skipping addresses
- * whose socket cannot even be created. False when none is left. */
-static bool connect_next(crpc_channel *ch) {
-  for (; ch->addr_idx < ch->naddrs; ch->addr_idx++) {
-    int fd = crpc__sock_connect(&ch->addrs[ch->addr_idx]);
-    if (fd < 0)
-      continue;
-    ch->connect_io.fd = fd;
-    ch->connect_io.cb = on_connected;
-    ch->connect_io.watching = 0;
-    if (crpc__io_watch(ch->loop, &ch->connect_io, EPOLLOUT) != 0) {
-      close(fd);
-      ch->connect_io.fd = -1;
-      continue;
-    }
-    /* a SYN into the void must not hang the channel for minutes */
-    ch->connect_timer.cb = on_connect_timeout;
-    crpc__timer_start(ch->loop, &ch->connect_timer,
-                      crpc__now_ms() + ch->handshake_ms);
-    return true;
-  }
-  return false;
-}
-
-static void on_connect_timeout(crpc__timer *t) {
-  crpc_channel *ch =
-      (crpc_channel *)((char *)t - offsetof(crpc_channel, connect_timer));
-  crpc__io_unwatch(ch->loop, &ch->connect_io);
-  close(ch->connect_io.fd);
-  ch->connect_io.fd = -1;
-  ch->addr_idx++;
-  if (connect_next(ch))
+/* crpc_channel_state(ch, 1) [any thread]: leave IDLE. */
+void crpc__channel_kick_connect(crpc_channel *ch) {
+  pthread_mutex_lock(&ch->done_mu);
+  bool post = !ch->connect_queued && !ch->done;
+  ch->connect_queued = true;
+  pthread_mutex_unlock(&ch->done_mu);
+  if (!post)
     return;
-  ch->state = CH_IDLE;
-  connect_failed(ch, "connect timed out");
-}
-
-static void start_connect(crpc_channel *ch) {
-  if (ch->state == CH_CONNECTING || ch->state == CH_READY)
-    return;
-  /* resolved again on every attempt: names may move */
-  int n = crpc__resolve(ch->target, false, ch->addrs, MAX_ADDRS, NULL,
-                        &ch->mem);
-  if (n < 0) {
-    connect_failed(ch, "cannot resolve the target");
-    return;
-  }
-  ch->naddrs = n;
-  ch->addr_idx = 0;
-  ch->state = CH_CONNECTING;
-  if (!connect_next(ch)) {
-    ch->state = CH_IDLE;
-    connect_failed(ch, strerror(errno));
-  }
+  ch->connect_task.fn = connect_task;
+  ch->connect_task.arg = ch;
+  ch->connect_task.heap = false;
+  crpc__loop_post_task(ch->loop, &ch->connect_task);
 }
 
 /* ---- the channel ---- */
@@ -424,8 +378,7 @@ static void start_connect(crpc_channel *ch) {
 int crpc_channel_new(crpc_channel **out, const char *target,
                      const crpc_channel_opts *opts) {
   crpc_channel_opts none = {0};
-  crpc__addr probe[1];
-  char *host = NULL;
+  char *host = NULL, *authority = NULL;
   crpc_mem mem;
   crpc__service_config *sc = NULL;
   int rv;
@@ -448,10 +401,30 @@ int crpc_channel_new(crpc_channel **out, const char *target,
       return rv;
     }
   }
+  /* the policy: the service config's, else the option, else pick_first */
+  const crpc__lb_policy *lb =
+      crpc__lb_find(sc && sc->lb_policy ? sc->lb_policy : opts->lb_policy);
+  if (!lb) {
+    crpc__log_error("unknown load-balancing policy \"%s\" (crpc has "
+                    "pick_first and round_robin)", opts->lb_policy);
+    if (opts->error_buf && opts->error_buf_size)
+      snprintf(opts->error_buf, opts->error_buf_size,
+               "lb_policy: unknown load-balancing policy \"%s\" (crpc "
+               "has pick_first and round_robin)", opts->lb_policy);
+    crpc__service_config_free(sc, &mem);
+    return CRPC_EINVAL;
+  }
   /* Parse now so a bad target fails here, not at the first call. */
-  rv = crpc__resolve(target, false, probe, 1, &host, &mem);
-  if (rv == CRPC_ENOMEM || rv == CRPC_ETARGET) {
-    /* malformed; a name that does not resolve yet is fine */
+  rv = crpc__target_names(target, &authority, &host, &mem);
+  if (rv == CRPC_ETARGET && opts->resolver) {
+    /* a name for the program's resolver: any string */
+    authority = crpc__strdup(&mem, target);
+    host = crpc__strdup(&mem, target);
+    rv = authority && host ? 0 : CRPC_ENOMEM;
+  }
+  if (rv != 0) {
+    crpc__free(&mem, host);
+    crpc__free(&mem, authority);
     crpc__service_config_free(sc, &mem);
     return rv;
   }
@@ -461,6 +434,7 @@ int crpc_channel_new(crpc_channel **out, const char *target,
                                    strlen(opts->compression));
     if (enc == CRPC__ENC_UNKNOWN) {
       crpc__free(&mem, host);
+      crpc__free(&mem, authority);
       crpc__service_config_free(sc, &mem);
       return CRPC_EENCODING;
     }
@@ -468,9 +442,11 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   crpc_channel *ch = crpc__calloc(&mem, 1, sizeof *ch);
   if (!ch) {
     crpc__free(&mem, host);
+    crpc__free(&mem, authority);
     crpc__service_config_free(sc, &mem);
     return CRPC_ENOMEM;
   }
+  ch->lb = lb;
   ch->mem = mem;
   ch->sc = sc;
   if (sc && sc->has_throttle) { /* gRFC A6: the bucket starts full */
@@ -479,24 +455,17 @@ int crpc_channel_new(crpc_channel **out, const char *target,
     atomic_init(&ch->throttle.tokens, sc->max_tokens_milli);
   }
   ch->target = crpc__strdup(&ch->mem, target);
-  ch->host = host ? host : crpc__strdup(&ch->mem, "localhost");
+  ch->host = host;
   if (opts->tls && opts->tls->server_name_override) {
     crpc__free(&ch->mem, ch->host);
     ch->host = crpc__strdup(&ch->mem, opts->tls->server_name_override);
   }
-  if (opts->authority)
-    ch->authority = crpc__strdup(&ch->mem, opts->authority);
-  else if (opts->tls && opts->tls->server_name_override)
-    ch->authority = crpc__strdup(&ch->mem, opts->tls->server_name_override);
-  else {
-    const char *t = target;
-    if (strncmp(t, "dns:///", 7) == 0)
-      t += 7;
-    else if (strncmp(t, "ipv4:", 5) == 0 || strncmp(t, "ipv6:", 5) == 0)
-      t += 5;
-    ch->authority = crpc__strdup(&ch->mem,
-                                 strncmp(t, "unix:", 5) == 0 ? "localhost"
-                                                             : t);
+  ch->authority = authority;
+  if (opts->authority || (opts->tls && opts->tls->server_name_override)) {
+    crpc__free(&ch->mem, ch->authority);
+    ch->authority = crpc__strdup(&ch->mem, opts->authority
+                                               ? opts->authority
+                                               : opts->tls->server_name_override);
   }
   ch->max_recv = opts->max_recv_msg_size ? opts->max_recv_msg_size
                                          : CRPC__DEFAULT_MAX_RECV;
@@ -508,10 +477,9 @@ int crpc_channel_new(crpc_channel **out, const char *target,
       opts->initial_backoff_ms > 0 ? opts->initial_backoff_ms : 1000;
   ch->max_backoff_ms = opts->max_backoff_ms > 0 ? opts->max_backoff_ms
                                                 : 120000;
-  ch->backoff_ms = ch->initial_backoff_ms;
+  ch->resolve_backoff_ms = ch->initial_backoff_ms;
   ch->keepalive_ms = opts->keepalive_ms > 0 ? opts->keepalive_ms : 0;
   ch->keepalive_timeout_ms = opts->keepalive_timeout_ms;
-  ch->connect_io.fd = -1;
   ch->call_creds = opts->call_creds;
   ch->call_creds_ud = opts->call_creds_user_data;
   ch->allow_insecure_creds = opts->allow_insecure_call_creds != 0;
@@ -543,6 +511,21 @@ int crpc_channel_new(crpc_channel **out, const char *target,
   } else if ((rv = pool_acquire(&ch->loop, &ch->loop_idx)) != 0) {
     goto fail;
   }
+  crpc__resolver_args ra = {.loop = ch->loop,
+                            .target = target,
+                            .mem = &ch->mem,
+                            .custom = opts->resolver,
+                            .channel = ch,
+                            .min_interval_ms =
+                                opts->min_resolution_interval_ms,
+                            .cb = on_resolved,
+                            .owner = ch};
+  if ((rv = crpc__resolver_new(&ch->resolver, &ra)) != 0) {
+    if (ch->loop_idx >= 0)
+      pool_release(ch->loop_idx);
+    goto fail;
+  }
+  atomic_init(&ch->pub_state, (int)CH_IDLE);
   pthread_mutex_init(&ch->done_mu, NULL);
   pthread_cond_init(&ch->done_cv, NULL);
   *out = ch;
@@ -568,24 +551,20 @@ int crpc_channel_set_addresses(crpc_channel *ch, const char *const *addrs,
 static void shutdown_task(void *arg) {
   crpc_channel *ch = arg;
   ch->shutting_down = true;
-  crpc__timer_stop(ch->loop, &ch->backoff_timer);
-  crpc__timer_stop(ch->loop, &ch->connect_timer);
-  if (ch->connect_io.fd >= 0) {
-    crpc__io_unwatch(ch->loop, &ch->connect_io);
-    close(ch->connect_io.fd);
-    ch->connect_io.fd = -1;
-  }
+  crpc__timer_stop(ch->loop, &ch->resolve_timer);
+  crpc__resolver_free(ch->resolver); /* no result comes after this */
+  ch->resolver = NULL;
   fail_pending(ch, true, CRPC_CANCELLED, "channel closed");
-  if (ch->conn)
-    crpc__conn_close(ch->conn, CRPC_CANCELLED, "channel closed");
-  while (ch->draining) {
-    crpc__conn *d = ch->draining;
-    ch->draining = d->next;
-    d->next = d->prev = NULL;
-    crpc__conn_close(d, CRPC_CANCELLED, "channel closed");
+  crpc__subchannel *sc = ch->subs;
+  ch->subs = ch->pf_cur = ch->rr_next = NULL;
+  ch->nsubs = 0;
+  while (sc) {
+    crpc__subchannel *next = sc->next;
+    crpc__subchannel_close(sc);
+    sc = next;
   }
   /* closed connections are freed by tasks queued behind this one; the
-   * last of them signals (on_conn_closed) */
+   * last of them signals (crpc__channel_conn_freed) */
   if (ch->nconns == 0)
     signal_done(ch);
 }
@@ -628,6 +607,18 @@ static void channel_free_now(crpc_channel *ch) {
   pthread_mutex_unlock(&ch->done_mu);
   if (ch->loop_idx < 0 && crpc__loop_may_drive(ch->loop))
     crpc__loop_run_own_now(ch->loop); /* the cancelled calls' callbacks */
+  pthread_mutex_lock(&ch->done_mu);
+  while (ch->fires) { /* watch callbacks already on their way */
+    if (ch->loop_idx < 0 && crpc__loop_may_drive(ch->loop)) {
+      pthread_mutex_unlock(&ch->done_mu);
+      crpc__loop_run_own_now(ch->loop);
+      pthread_mutex_lock(&ch->done_mu);
+      continue;
+    }
+    pthread_cond_wait(&ch->done_cv, &ch->done_mu);
+  }
+  pthread_mutex_unlock(&ch->done_mu);
+  crpc__channel_watches_shutdown(ch);
   if (ch->loop_idx >= 0)
     pool_release(ch->loop_idx);
   pthread_mutex_destroy(&ch->done_mu);

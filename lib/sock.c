@@ -117,6 +117,54 @@ int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
   return n > 0 ? n : CRPC_ESYS;
 }
 
+int crpc__target_names(const char *target, char **authority_out,
+                       char **host_out, const crpc_mem *mem) {
+  *authority_out = *host_out = NULL;
+  if (!target || !*target)
+    return CRPC_ETARGET;
+  if (strncmp(target, "unix:", 5) == 0) {
+    *authority_out = crpc__strdup(mem, "localhost");
+    *host_out = crpc__strdup(mem, "localhost");
+    return *authority_out && *host_out ? 0 : CRPC_ENOMEM;
+  }
+  const char *t = target;
+  if (strncmp(t, "ipv4:", 5) == 0 || strncmp(t, "ipv6:", 5) == 0) {
+    t += 5;
+  } else if (strncmp(t, "dns://", 6) == 0) {
+    t = strchr(t + 6, '/'); /* dns://[server]/name:port */
+    if (!t)
+      return CRPC_ETARGET;
+    t++;
+  } else if (strncmp(t, "dns:", 4) == 0) {
+    t += 4;
+  }
+  size_t n = strcspn(t, ",");
+  char *buf = crpc__malloc(mem, n + 1), *host, *port;
+  if (!buf)
+    return CRPC_ENOMEM;
+  memcpy(buf, t, n);
+  buf[n] = '\0';
+  *authority_out = crpc__strdup(mem, buf);
+  if (!*authority_out) {
+    crpc__free(mem, buf);
+    return CRPC_ENOMEM;
+  }
+  if (split_host_port(buf, &host, &port) != 0) {
+    crpc__free(mem, buf);
+    crpc__free(mem, *authority_out);
+    *authority_out = NULL;
+    return CRPC_ETARGET;
+  }
+  *host_out = crpc__strdup(mem, *host ? host : "localhost");
+  crpc__free(mem, buf);
+  if (!*host_out) {
+    crpc__free(mem, *authority_out);
+    *authority_out = NULL;
+    return CRPC_ENOMEM;
+  }
+  return 0;
+}
+
 int crpc__sock_listen(const crpc__addr *a, int *port_out) {
   int one = 1;
   int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,

@@ -27,6 +27,17 @@ typedef struct crpc__addr {
 int crpc__resolve(const char *target, bool passive, crpc__addr *addrs,
                   int max, char **host_out, const crpc_mem *mem);
 
+/*
+ * The default :authority and TLS name of a client |target| (any form
+ * crpc__resolve takes, plus "dns://server/name:port" and comma-separated
+ * "ipv4:"/"ipv6:" lists, whose first entry counts): "name:port" into
+ * |authority_out| and "name" into |host_out| (both from |mem|; "localhost"
+ * for unix: targets). No name is looked up. Returns 0, CRPC_ETARGET or
+ * CRPC_ENOMEM.
+ */
+int crpc__target_names(const char *target, char **authority_out,
+                       char **host_out, const crpc_mem *mem);
+
 /* A listening, non-blocking socket; |port_out| receives the bound port (0
  * for unix sockets). Returns the fd, or CRPC_EADDRINUSE / CRPC_ESYS. */
 int crpc__sock_listen(const crpc__addr *a, int *port_out);

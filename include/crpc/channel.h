@@ -143,6 +143,53 @@ CRPC_API int crpc_channel_new(crpc_channel **out, const char *target,
  * client threads, not from an async callback. NULL-safe. */
 CRPC_API void crpc_channel_free(crpc_channel *ch);
 
+/** A channel's connectivity state (gRPC's). */
+typedef enum crpc_connectivity_state {
+  CRPC_CHANNEL_IDLE = 0,              /**< no connection, none wanted yet */
+  CRPC_CHANNEL_CONNECTING = 1,        /**< resolving or connecting */
+  CRPC_CHANNEL_READY = 2,             /**< calls go out now */
+  CRPC_CHANNEL_TRANSIENT_FAILURE = 3, /**< nothing reachable: calls that do
+                                         not wait for ready fail
+                                         UNAVAILABLE; retrying with
+                                         backoff */
+  CRPC_CHANNEL_SHUTDOWN = 4           /**< the channel is being freed */
+} crpc_connectivity_state;
+
+/** "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "SHUTDOWN" (gRPC's
+ * names), or "UNKNOWN". Static storage; any thread. */
+CRPC_API const char *crpc_connectivity_state_name(crpc_connectivity_state s);
+
+/**
+ * The channel's state now: with round_robin READY when any address is,
+ * with pick_first the state of the address it uses or tries. With
+ * |try_to_connect| non-zero an IDLE channel starts resolving and
+ * connecting (as a call would). Any thread; the state may have moved on
+ * by the time the caller looks at it (watch it with
+ * crpc_channel_watch_state()).
+ */
+CRPC_API crpc_connectivity_state crpc_channel_state(crpc_channel *ch,
+                                                    int try_to_connect);
+
+/** See crpc_channel_watch_state(). */
+typedef void (*crpc_channel_state_cb)(crpc_channel *ch,
+                                      crpc_connectivity_state state,
+                                      void *user_data);
+
+/**
+ * Calls |cb| once, when the channel's state is other than |last_seen|
+ * (soon, if it already is): on the channel's loop's own thread (a client
+ * reactor thread, or the program's loop in its own turn), never inside
+ * this function. A watcher still waiting when the channel is freed gets
+ * CRPC_CHANNEL_SHUTDOWN from inside crpc_channel_free(), on its thread.
+ * Watch again from the callback to follow every change. On a
+ * program-driven loop the callback may free the channel.
+ * Returns 0; CRPC_EINVAL (NULL |ch| or |cb|); CRPC_ENOMEM. Any thread.
+ */
+CRPC_API int crpc_channel_watch_state(crpc_channel *ch,
+                                      crpc_connectivity_state last_seen,
+                                      crpc_channel_state_cb cb,
+                                      void *user_data);
+
 /**
  * A blocking unary call. |*resp_out| is set only on CRPC_OK and is yours
  * (free with the msg_allocator). |st| may be NULL.
