@@ -3,8 +3,8 @@
 # crpcConfig.cmake). A dependency that is missing or too old stops the
 # configure step with a message naming the package and the version needed.
 #
-# Defines PkgConfig::NGHTTP2, PkgConfig::PROTOBUFC, PkgConfig::JSONC
-# (pkg-config), and
+# Defines PkgConfig::NGHTTP2, PkgConfig::PROTOBUFC, PkgConfig::JSONC,
+# PkgConfig::CARES (pkg-config), and
 # OpenSSL::SSL / OpenSSL::Crypto (FindOpenSSL), the names libcrpc's targets
 # link to.
 
@@ -12,6 +12,7 @@ set(CRPC_MIN_NGHTTP2 1.50)
 set(CRPC_MIN_PROTOBUFC 1.4)
 set(CRPC_MIN_OPENSSL 3.0)
 set(CRPC_MIN_JSONC 0.15)
+set(CRPC_MIN_CARES 1.16)
 
 find_package(PkgConfig REQUIRED)
 
@@ -39,6 +40,9 @@ _crpc_require_pc(PROTOBUFC libprotobuf-c ${CRPC_MIN_PROTOBUFC} protobuf-c
                  libprotobuf-c-dev)
 # the service config's JSON (lib/service_config.c)
 _crpc_require_pc(JSONC json-c ${CRPC_MIN_JSONC} json-c libjson-c-dev)
+# dns: names, resolved off the loop (lib/resolver_dns.c; ares_getaddrinfo
+# is 1.16's)
+_crpc_require_pc(CARES libcares ${CRPC_MIN_CARES} c-ares libc-ares-dev)
 
 if(NOT TARGET OpenSSL::SSL)
   find_package(OpenSSL QUIET COMPONENTS SSL Crypto)

@@ -61,7 +61,7 @@ file(WRITE ${ossl}/lib/libssl.so "")
 file(WRITE ${ossl}/lib/libcrypto.so "")
 set(d ${WORK_DIR}/no_openssl_pc)
 file(MAKE_DIRECTORY ${d})
-foreach(m libnghttp2 libprotobuf-c json-c)
+foreach(m libnghttp2 libprotobuf-c json-c libcares)
   execute_process(COMMAND pkg-config --path ${m}
     OUTPUT_VARIABLE p OUTPUT_STRIP_TRAILING_WHITESPACE)
   file(COPY ${p} DESTINATION ${d})
