@@ -30,9 +30,10 @@ typedef struct crpc__lb_policy crpc__lb_policy;
 struct crpc__subchannel {
   crpc_channel *ch;
   crpc__addr addr;
-  char name[64]; /* the address, for messages and tests */
+  char name[128]; /* the address, for messages and tests */
   chan_state state;
-  crpc__conn *conn;     /* READY: the connection new calls go on */
+  crpc__conn *conn;     /* READY: the connection new calls go on;
+                           CONNECTING: the one waiting for its preface */
   crpc__conn *draining; /* older connections finishing their calls */
   crpc__io connect_io;
   crpc__timer connect_timer; /* the TCP connect's own deadline */
@@ -41,8 +42,10 @@ struct crpc__subchannel {
   bool reconnect;   /* connect again when the backoff ends (round_robin) */
   bool removed;     /* no longer resolved: freed once its conns are gone */
   size_t nconns;    /* connections not yet freed */
-  char last_error[200];
+  char last_error[400];
   size_t calls;     /* calls put on it (tests, the note's figures) */
+  crpc__task ready_task; /* the connection's preface came: READY */
+  bool ready_queued;
   crpc__subchannel *next; /* in the channel's list (address order) */
 };
 
@@ -118,7 +121,7 @@ struct crpc_channel {
   int64_t resolve_backoff_ms;
   crpc_call *pending;   /* waiting for a connection (linked by conn_next) */
   crpc_call *pending_tail;
-  char last_error[256];
+  char last_error[640];
   bool shutting_down;
   crpc__task shutdown_task;
   crpc__task free_task; /* crpc_channel_free() from inside a callback */

@@ -185,6 +185,7 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
   if (c->dead)
     return;
   c->dead = true;
+  snprintf(c->close_msg, sizeof c->close_msg, "%s", msg ? msg : "closed");
   crpc__io_unwatch(c->loop, &c->io);
   crpc__timer_stop(c->loop, &c->guard_timer);
   crpc__timer_stop(c->loop, &c->ka_timer);
@@ -658,6 +659,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
       return 0;
     }
     c->preface_done = true; /* the handshake deadline is met */
+    if (c->hooks.on_ready)
+      c->hooks.on_ready(c);
     c->last_ctl_ms = crpc__now_ms();
     crpc__timer_stop(c->loop, &c->guard_timer);
     if (c->idle_ms > 0 && c->ncalls == 0)

@@ -55,6 +55,9 @@ typedef struct crpc__conn_hooks {
   void (*on_freed)(void *owner);
   /* Optional [loop]: the output budget drained (writers were woken). */
   void (*on_drained)(crpc__conn *c);
+  /* Optional [loop, inside nghttp2's callback]: the peer's SETTINGS (its
+   * preface) arrived: the connection is up. */
+  void (*on_ready)(crpc__conn *c);
 } crpc__conn_hooks;
 
 struct crpc__conn {
@@ -77,6 +80,7 @@ struct crpc__conn {
   crpc__task close_task;
   crpc__conn_hooks hooks;
   void *owner; /* crpc_channel or server thread */
+  char close_msg[200]; /* why crpc__conn_close() closed it */
   struct crpc__conn *next, *prev; /* in the owner's list */
   char peer[80];
   /* the server side */

@@ -44,7 +44,7 @@ static bool pf_try_from(crpc_channel *ch, crpc__subchannel *from) {
 static void pf_fail(crpc_channel *ch) {
   crpc__subchannel *last = ch->pf_cur ? ch->pf_cur : ch->subs;
   snprintf(ch->last_error, sizeof ch->last_error,
-           "failed to connect to %.80s (%zu address%s; last: %.100s)",
+           "failed to connect to %.100s (%zu address%s; last: %.380s)",
            ch->target,
            ch->nsubs, ch->nsubs == 1 ? "" : "es",
            last && last->last_error[0] ? last->last_error : "none");
@@ -135,8 +135,8 @@ static void rr_aggregate(crpc_channel *ch) {
     return;
   }
   snprintf(ch->last_error, sizeof ch->last_error,
-           "failed to connect to any of the %zu addresses of %.80s "
-           "(first: %.100s)",
+           "failed to connect to any of the %zu addresses of %.100s "
+           "(first: %.380s)",
            ch->nsubs, ch->target, failed->last_error);
   crpc__channel_set_state(ch, CH_TRANSIENT_FAILURE);
 }

@@ -19,6 +19,7 @@
 
 static void on_connected(crpc__io *io, uint32_t events);
 static void on_connect_timeout(crpc__timer *t);
+static void on_conn_ready(crpc__conn *conn);
 
 bool crpc__addr_equal(const crpc__addr *a, const crpc__addr *b) {
   return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
@@ -30,14 +31,14 @@ static void addr_name(const crpc__addr *a, char *buf, size_t len) {
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const void *)sa;
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+    snprintf(buf, len, "%.64s:%u", host, ntohs(in->sin_port));
   } else if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *in6 = (const void *)sa;
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    snprintf(buf, len, "[%.64s]:%u", host, ntohs(in6->sin6_port));
   } else if (sa->sa_family == AF_UNIX) {
     const struct sockaddr_un *un = (const void *)sa;
-    snprintf(buf, len, "unix:%s", un->sun_path);
+    snprintf(buf, len, "unix:%.100s", un->sun_path);
   } else {
     snprintf(buf, len, "?");
   }
@@ -66,7 +67,7 @@ static void set_state(crpc__subchannel *sc, chan_state st) {
 
 static void maybe_free(crpc__subchannel *sc) {
   if (sc->removed && sc->nconns == 0 && sc->connect_io.fd < 0 &&
-      !sc->conn && !sc->draining) {
+      !sc->conn && !sc->draining && !sc->ready_queued) {
     crpc_channel *ch = sc->ch;
     crpc__timer_stop(ch->loop, &sc->backoff_timer);
     crpc__timer_stop(ch->loop, &sc->connect_timer);
@@ -194,6 +195,12 @@ static void on_conn_closed(crpc__conn *conn) {
     sc->conn = NULL;
     if (sc->removed)
       return;
+    if (sc->state == CH_CONNECTING) { /* no HTTP/2 from this address */
+      connect_failed(sc, conn->close_msg[0]
+                             ? conn->close_msg
+                             : "closed before the HTTP/2 handshake finished");
+      return;
+    }
     if (sc->state == CH_READY) {
       /* lost: IDLE (gRPC), reconnect when the policy wants it */
       sc->state = CH_IDLE;
@@ -256,7 +263,8 @@ static void on_connected(crpc__io *io, uint32_t events) {
   }
   static const crpc__conn_hooks hooks = {.streams = &crpc__client_streams,
                                          .on_closed = on_conn_closed,
-                                         .on_freed = on_conn_freed};
+                                         .on_freed = on_conn_freed,
+                                         .on_ready = on_conn_ready};
   crpc__conn *conn;
   if (crpc__conn_new(&conn, ch->loop, fd, tp, false, sc, &hooks, &ch->mem) !=
       0) {
@@ -284,10 +292,33 @@ static void on_connected(crpc__io *io, uint32_t events) {
     crpc__conn_close(conn, CRPC_UNAVAILABLE, "address no longer resolved");
     return;
   }
-  sc->conn = conn;
-  sc->backoff_ms = ch->initial_backoff_ms;
+  sc->conn = conn; /* READY once the server's SETTINGS come (on_ready) */
+  crpc__conn_start(conn); /* TLS: the ClientHello goes out first */
+}
+
+static void ready_task(void *arg) {
+  crpc__subchannel *sc = arg;
+  sc->ready_queued = false;
+  if (sc->removed) {
+    maybe_free(sc);
+    return;
+  }
+  if (sc->state != CH_CONNECTING || !conn_usable(sc->conn))
+    return;
+  sc->backoff_ms = sc->ch->initial_backoff_ms;
   set_state(sc, CH_READY); /* the channel submits what waits */
-  crpc__conn_start(conn);  /* TLS: the ClientHello goes out first */
+}
+
+/* Inside nghttp2's callback: the state changes in a task of its own. */
+static void on_conn_ready(crpc__conn *conn) {
+  crpc__subchannel *sc = conn->owner;
+  if (sc->conn != conn || sc->ready_queued)
+    return;
+  sc->ready_queued = true;
+  sc->ready_task.fn = ready_task;
+  sc->ready_task.arg = sc;
+  sc->ready_task.heap = false;
+  crpc__loop_post_task(sc->ch->loop, &sc->ready_task);
 }
 
 void crpc__subchannel_remove(crpc__subchannel *sc) {

@@ -42,7 +42,7 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCRPC_BUILD_BENCH=OFF \
   -DCRPC_BUILD_EXAMPLES=OFF -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
   -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
   -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null
-cmake --build build-tsan -j"$(nproc)" --target test_e2e test_lifecycle \
+cmake --build build-tsan -j"$(nproc)" --target test_e2e test_lb test_lifecycle \
   test_hostile_server_side test_hostile_client_side test_health \
   test_failmalloc test_user_loop test_interceptors test_retry >/dev/null
 TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan \
