@@ -4,6 +4,7 @@
  *
  *   helloworld-server [--port=N] [--host=ADDR] [--reflection=BOOL]
  *                     [--metrics_file=PATH] [--access_log]
+ *                     [--server_id=ID] [--max_connection_age_ms=N]
  *
  * It serves the health service (grpc.health.v1.Health) and, unless
  * --reflection=false, server reflection (grpc.reflection.v1 and v1alpha),
@@ -39,6 +40,8 @@
 
 #define ECHO_PREFIX "x-echo-"
 
+static const char *server_id; /* --server_id: the x-served-by trailer */
+
 static crpc_code say_hello(crpc_call *call, const Helloworld__HelloRequest *req,
                            Helloworld__HelloReply *resp, void *user_data) {
   static const char greeting[] = "Hello ";
@@ -55,6 +58,10 @@ static crpc_code say_hello(crpc_call *call, const Helloworld__HelloRequest *req,
   memcpy(msg, greeting, sizeof(greeting) - 1);
   memcpy(msg + sizeof(greeting) - 1, name, n + 1);
   resp->message = msg;
+  if (server_id)
+    crpc_call_add_trailing_metadata(call, "x-served-by",
+                                    (const uint8_t *)server_id,
+                                    strlen(server_id));
 
   const crpc_metadata *md = crpc_call_request_metadata(call);
   size_t count = crpc_metadata_count(md);
@@ -98,6 +105,7 @@ static int parse_bool(const char *s, bool *out) {
 static void usage(FILE *f) {
   fprintf(f, "usage: helloworld-server [--port=N] [--host=ADDR] "
              "[--reflection=BOOL] [--metrics_file=PATH] [--access_log]\n"
+             "         [--server_id=ID] [--max_connection_age_ms=N]\n"
              "  --port=N     port to listen on (default 50051, 0: any free)\n"
              "  --host=ADDR  address to bind (default 127.0.0.1)\n"
              "  --reflection=true|false  serve server reflection (default "
@@ -105,10 +113,15 @@ static void usage(FILE *f) {
              "  --metrics_file=PATH  rewrite PATH every second with the "
              "metrics\n"
              "                       (Prometheus text format)\n"
-             "  --access_log  one line per call to stderr\n");
+             "  --access_log  one line per call to stderr\n"
+             "  --server_id=ID  add the trailer x-served-by: ID to replies\n"
+             "  --max_connection_age_ms=N  GOAWAY connections older than N "
+             "ms\n"
+             "               (+-10%%), so clients reconnect and rebalance\n");
 }
 
 int main(int argc, char **argv) {
+  long long max_age_ms = 0;
   int port = 50051;
   const char *host = "127.0.0.1";
   bool reflection = true;
@@ -133,6 +146,15 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--access_log") == 0 ||
                strcmp(argv[i], "--access_log=true") == 0) {
       access_log = true;
+    } else if (strncmp(argv[i], "--server_id=", 12) == 0 && argv[i][12]) {
+      server_id = argv[i] + 12;
+    } else if (strncmp(argv[i], "--max_connection_age_ms=", 24) == 0) {
+      char *end;
+      max_age_ms = strtoll(argv[i] + 24, &end, 10);
+      if (*end || max_age_ms < 1) {
+        fprintf(stderr, "bad --max_connection_age_ms: %s\n", argv[i] + 24);
+        return 2;
+      }
     } else if (strcmp(argv[i], "--access_log=false") == 0) {
       access_log = false;
     } else if (strcmp(argv[i], "--help") == 0) {
@@ -158,6 +180,7 @@ int main(int argc, char **argv) {
   crpc_metrics *metrics = NULL;
   metrics_file *mfile = NULL;
   crpc_server_opts opts = {0};
+  opts.max_connection_age_ms = max_age_ms;
   int rv = metrics_path ? crpc_metrics_new(&metrics, NULL) : 0;
   opts.metrics = metrics;
   if (rv == 0)

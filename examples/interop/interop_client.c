@@ -774,6 +774,9 @@ int main(int argc, char **argv) {
       {"soak_min_time_ms_between_rpcs", "0", "soak: pace the calls"},
       {"async", "false",
        "run the case through the callback API on a loop of our own"},
+      {"service_config_json", "",
+       "the channel's service config (gRPC JSON: retries, timeouts, "
+       "loadBalancingConfig)"},
       {NULL, NULL, NULL}};
   if (!interop_flags_parse(flags, "crpc-interop-client", argc, argv))
     return 2;
@@ -826,6 +829,13 @@ int main(int argc, char **argv) {
   const char *enc = interop_flag_str(flags, "default_compression");
   if (*enc)
     e.chopts.compression = enc;
+  const char *svc_cfg = interop_flag_str(flags, "service_config_json");
+  char cfg_err[512] = "";
+  if (*svc_cfg) {
+    e.chopts.service_config_json = svc_cfg;
+    e.chopts.error_buf = cfg_err;
+    e.chopts.error_buf_size = sizeof cfg_err;
+  }
   /* --async: the channel lives on a loop of ours (one-descriptor mode),
    * which the cases drive from this thread: crpc starts no thread. */
   int rv = async ? crpc_loop_new(&e.loop, NULL) : 0;
@@ -836,9 +846,11 @@ int main(int argc, char **argv) {
   e.chopts.loop = e.loop;
   rv = crpc_channel_new(&e.ch, target, &e.chopts);
   if (rv != 0) {
-    fprintf(stderr, "crpc_channel_new(%s): %s\n", target, crpc_strerror(rv));
+    fprintf(stderr, "crpc_channel_new(%s): %s%s%s\n", target,
+            crpc_strerror(rv), cfg_err[0] ? ": " : "", cfg_err);
     crpc_loop_free(e.loop);
-    return rv == CRPC_EENCODING ? 2 : 1; /* a --default_compression typo */
+    /* a --default_compression typo or a bad --service_config_json */
+    return rv == CRPC_EENCODING || rv == CRPC_EINVAL ? 2 : 1;
   }
   bool ok = run(&e);
   crpc_channel_free(e.ch);
