@@ -17,8 +17,10 @@
  *
  * (the codes that occurred, in code order), exiting 0 when every call
  * succeeded, 1 otherwise. --print_calls adds a line per call before it:
- * "call I MS CODE SERVED_BY" (milliseconds since the first call; the
- * server's x-served-by trailer, helloworld-server --server_id, or "-").
+ * "call I MS CODE SERVED_BY" (MS: when the call ended, in CLOCK_MONOTONIC
+ * milliseconds, comparable across processes on the machine; SERVED_BY:
+ * the server's x-served-by trailer, helloworld-server --server_id, or
+ * "-"), each line flushed as it is written.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -50,7 +52,8 @@ static void usage(FILE *f) {
           "  --timeout_ms  each call's deadline (default none)\n"
           "  --min_resolution_interval_ms  least time between two name\n"
           "            resolutions (default 30000)\n"
-          "  --print_calls  one line per call: call I MS CODE SERVED_BY\n");
+          "  --print_calls  one line per call: call I MS CODE SERVED_BY\n"
+          "            (MS: the call's end, CLOCK_MONOTONIC milliseconds)\n");
 }
 
 static int parse_long(const char *s, long min, long *out) {
@@ -126,9 +129,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   call_opts.trailing_metadata_out = trailers;
+  if (print_calls)
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a reader sees each call as it ends */
   long per_code[CRPC_UNAUTHENTICATED + 1] = {0};
   long ok = 0;
-  int64_t start = now_ms();
   for (long i = 0; i < count; i++) {
     Helloworld__HelloRequest req = HELLOWORLD__HELLO_REQUEST__INIT;
     req.name = (char *)name; /* borrowed: packed before the call returns */
@@ -146,7 +150,7 @@ int main(int argc, char **argv) {
       size_t len = 0;
       const uint8_t *by =
           crpc_metadata_get(trailers, "x-served-by", &len);
-      printf("call %ld %lld %s %.*s\n", i, (long long)(now_ms() - start),
+      printf("call %ld %lld %s %.*s\n", i, (long long)now_ms(),
              crpc_code_name(code), by ? (int)len : 1,
              by ? (const char *)by : "-");
     }
