@@ -128,7 +128,8 @@ static void client_usage(FILE *f) {
           "         [--connections=C] [--inflight=K] [--req_size=BYTES]\n"
           "         [--resp_size=BYTES] [--duration=SECONDS] "
           "[--warmup=SECONDS]\n"
-          "         [--threads=T] [--sync | --async] [--tls_ca=PEM "
+          "         [--threads=T] [--sync | --async] [--lb_policy=P] "
+          "[--tls_ca=PEM "
           "[--tls_server_name=NAME]]\n"
           "  Closed-loop load on grpc.testing.BenchmarkService: C "
           "connections,\n"
@@ -287,6 +288,8 @@ void bench_client_parse(bench_client_opts *o, int argc, char **argv,
       o->sync = true;
     } else if (strcmp(a, "--async") == 0) {
       o->async = true;
+    } else if ((v = flag_value(a, "lb_policy"))) {
+      o->lb_policy = v; /* crpc client only: pick_first, round_robin */
     } else if ((v = flag_value(a, "tls_ca"))) {
       if (!*v)
         usage_error(false, false, "--tls_ca: want a PEM file");

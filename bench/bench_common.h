@@ -61,6 +61,7 @@ typedef struct bench_client_opts {
   bool async;       /* crpc: callback API on crpc_loops the client's own
                        threads drive (--threads of them) */
   const char *tls_ca;          /* PEM CA: TLS on, server verified */
+  const char *lb_policy;       /* crpc: the channel's LB policy; NULL */
   const char *tls_server_name; /* name checked in the server certificate */
 } bench_client_opts;
 

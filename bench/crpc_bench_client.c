@@ -339,6 +339,7 @@ static void *loop_main(void *arg) {
     chopts.tls = &tls;
   }
   chopts.loop = lt->loop;
+  chopts.lb_policy = opts.lb_policy;
   for (size_t i = 0; i < lt->n_conns; i++) {
     conn *c = lt->conns[i];
     rv = crpc_channel_new(&c->ch, opts.target, &chopts);
@@ -482,6 +483,7 @@ int main(int argc, char **argv) {
     tls.server_name_override = opts.tls_server_name;
     chopts.tls = &tls;
   }
+  chopts.lb_policy = opts.lb_policy;
   conn *conns = calloc(opts.connections, sizeof *conns);
   if (!conns)
     bench_fail("out of memory");

@@ -40,7 +40,7 @@ struct crpc__resolver {
   crpc__timer timer;   /* a request waiting for next_ok_ms */
   crpc__addr *res;     /* the result to deliver */
   size_t nres;
-  char err[200];
+  char err[300];
   bool has_err;
   crpc__task deliver_task, ask_task;
   bool deliver_queued, ask_queued;
@@ -318,7 +318,7 @@ static void on_dns(void *ud, const crpc__addr *addrs, size_t n,
   crpc__resolver *r = ud;
   char why[256];
   if (error)
-    snprintf(why, sizeof why, "dns: %s: %s", r->host, error);
+    snprintf(why, sizeof why, "dns: %.80s: %.160s", r->host, error);
   set_result(r, addrs, n, error ? why : NULL);
 }
 

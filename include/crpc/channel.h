@@ -122,11 +122,17 @@ typedef struct crpc_call_opts {
 } crpc_call_opts;
 
 /**
- * Creates a channel to |target|: "host:port", "ipv4:1.2.3.4:80",
- * "ipv6:[::1]:80", "[::1]:80", "unix:/path" or "unix:///path". Nothing
- * connects until the first call.
- * Returns 0; CRPC_EINVAL (also: an invalid service config, the reason in
- * opts->error_buf and the log); CRPC_ETARGET (unparseable target);
+ * Creates a channel to |target|: "host:port" or "dns:///host:port" (names
+ * resolved with c-ares on the channel's loop, /etc/hosts first),
+ * "dns://dns-server[:port]/host:port", "ipv4:1.2.3.4:80,1.2.3.5:80",
+ * "ipv6:[::1]:80,[::2]:80", "[::1]:80", "unix:/path" or "unix:///path";
+ * with opts->resolver, any name. Calls are balanced over the addresses by
+ * the load-balancing policy (opts->lb_policy, or the service config's).
+ * Nothing resolves or connects until the first call (or
+ * crpc_channel_state(ch, 1)).
+ * Returns 0; CRPC_EINVAL (also: an invalid service config or an unknown
+ * lb_policy, the reason in opts->error_buf and the log); CRPC_ETARGET
+ * (unparseable target, a bad entry in an address list);
  * CRPC_ETLS; CRPC_ENOMEM; CRPC_ESYS (thread or eventfd creation failed).
  * Thread safety: the channel may be used from any number of threads.
  */
