@@ -109,10 +109,8 @@ struct crpc_channel {
   crpc__retry_throttle throttle; /* retries, when sc->has_throttle */
   crpc__resolver *resolver; /* the target's addresses (resolver.h) */
   const crpc__lb_policy *lb; /* [const] */
-  /* [loop] On a cache line of their own: the policy writes some of these
-   * at every pick (round_robin's cursor), while callers' threads read the
-   * [const] fields above for every call they start. */
-  _Alignas(64) chan_state state; /* the policy's aggregate */
+  /* [loop] */
+  chan_state state;          /* the policy's aggregate */
   crpc__subchannel *subs;    /* the resolved addresses, in order */
   size_t nsubs;
   crpc__subchannel *rr_next; /* round_robin's next pick */

@@ -336,15 +336,21 @@ def haproxy_stat(args, server):
     fail("no server %s in HAProxy's stats" % server)
 
 
-def wait_stat(args, server, ok, what):
+def wait_stat(args, server, ok, what, client=None):
+    """Polls HAProxy's counters until ok(); |client|, if given, must keep
+    running meanwhile (its output tells why it stopped)."""
     end = time.monotonic() + TIMEOUT
     while time.monotonic() < end:
         st = haproxy_stat(args, server)
         if ok(st):
             log("%s (status %s, %s calls)" % (what, st["status"], st["stot"]))
             return
+        if client is not None and client.poll() is not None:
+            fail("the long-lived client stopped (%s) before %s: %s" %
+                 (client.returncode, what, client.stdout.read().decode()))
         select.select([], [], [], 0.05)  # poll the counter
-    fail("timed out waiting for " + what)
+    fail("timed out waiting for %s (last: status %s, %s calls)" %
+         (what, st["status"], st["stot"]))
 
 
 def late_backend(args):
@@ -364,18 +370,20 @@ def late_backend(args):
     soak = subprocess.Popen(
         [args.crpc_client, "--server_host=127.0.0.1",
          "--server_port=%d" % port, "--test_case=rpc_soak",
-         "--soak_iterations=100000", "--soak_max_failures=0"],
+         "--soak_iterations=100000", "--soak_max_failures=0",
+         # failures are the point here, not latency (ASan, a busy CI)
+         "--soak_per_iteration_max_acceptable_latency_ms=10000"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     procs.append(soak)
     # HAProxy has seen backend 3 down, the client's calls go to 1 and 2
     wait_stat(args, "b3", lambda st: st["status"].startswith("DOWN"),
-              "backend 3 DOWN")
+              "backend 3 DOWN", soak)
     wait_stat(args, "b1", lambda st: int(st["stot"]) >= 100,
-              "the long-lived client's calls on backend 1")
+              "the long-lived client's calls on backend 1", soak)
     b3 = Backend(args, "127.0.0.3", tls, port3, age_ms=300)
     # ... then 3 comes up and gets its share of the same client's calls
     wait_stat(args, "b3", lambda st: int(st["stot"]) >= 1000,
-              "1000 calls on backend 3")
+              "1000 calls on backend 3", soak)
     c3 = b3.stop()
     if soak.poll() is not None:
         fail("the long-lived client failed: %s" % soak.stdout.read().decode())
