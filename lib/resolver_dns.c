@@ -3,7 +3,9 @@
  * watched by the loop (ARES_OPT_SOCK_STATE_CB) and its timeouts are a loop
  * timer, so a slow or silent DNS server never blocks the loop or a call.
  * AAAA and A (ares_getaddrinfo, AF_UNSPEC), /etc/hosts first (c-ares
- * reads $CARES_HOSTS instead when it is set). No thread.
+ * would read $CARES_HOSTS instead only with ARES_AI_ENVHOSTS in the hints,
+ * which is not set: tests replace /etc/hosts in a mount namespace). No
+ * thread.
  */
 #include "resolver_dns.h"
 
