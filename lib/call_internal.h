@@ -72,6 +72,7 @@ struct crpc_call {
   crpc__msgq sendq;
   bool send_closed; /* client: writes done; server: handler returned */
   bool eos_sent;    /* END_STREAM or trailers handed to nghttp2 */
+  bool trailers_due; /* submit them once the last DATA is written */
   bool wrote_any;   /* a message was queued (headers go with the first) */
   unsigned events;  /* bumped at every change a waiter may wait for */
   int writers_waiting;

@@ -1,7 +1,7 @@
 /*
  * conn.c: drives one nghttp2 session over a byte stream on its reactor
- * thread: reads into the loop's buffer, feeds nghttp2, batches nghttp2's
- * output into one write per round, and routes stream events to the call.
+ * thread: reads into the loop's buffer, feeds nghttp2 and routes stream
+ * events to the call; its output is conn_write.c's.
  */
 #include "conn.h"
 
@@ -51,16 +51,6 @@ void crpc__conn_drained(crpc__conn *c) {
   }
   if (c->hooks.on_drained)
     c->hooks.on_drained(c);
-}
-
-/* Output is queued: the stall timer watches it from now (see conn.h). */
-static void stall_arm(crpc__conn *c) {
-  if (c->stall_ms <= 0 || c->dead || crpc__timer_armed(&c->stall_timer) ||
-      atomic_load(&c->out.used) == 0)
-    return;
-  c->last_progress_ms = crpc__now_ms();
-  crpc__timer_start(c->loop, &c->stall_timer,
-                    c->last_progress_ms + c->stall_ms);
 }
 
 /* Closes the connection stall_ms after the peer last took DATA, if
@@ -204,161 +194,6 @@ void crpc__conn_close(crpc__conn *c, crpc_code code, const char *msg) {
 
 static crpc_call *stream_call(crpc__conn *c, int32_t id) {
   return nghttp2_session_get_stream_user_data(c->session, id);
-}
-
-/* ---- output ---- */
-
-/* Writes up to |len| bytes; returns the count written (maybe 0 when the
- * socket is full) or -1 on a fatal error. */
-static ssize_t write_some(crpc__conn *c, const uint8_t *p, size_t len) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n;
-    if (c->tp)
-      n = c->tp->ops->write(c->tp, c->io.fd, p + done, len - done);
-    else {
-      /* send(): a peer that resets must not raise SIGPIPE */
-      n = send(c->io.fd, p + done, len - done, MSG_NOSIGNAL);
-      if (n < 0)
-        n = (errno == EAGAIN || errno == EINTR) ? CRPC__TP_WANT_WRITE
-                                                : CRPC__TP_ERROR;
-    }
-    if (n == CRPC__TP_WANT_WRITE || n == CRPC__TP_WANT_READ)
-      break;
-    if (n < 0)
-      return -1;
-    done += (size_t)n;
-  }
-  return (ssize_t)done;
-}
-
-/* Keeps bytes the socket did not take; the only per-connection buffer,
- * allocated only while the peer is not reading. */
-static int stash(crpc__conn *c, const uint8_t *p, size_t len) {
-  if (c->wlen + len > c->wcap) {
-    size_t cap = c->wcap ? c->wcap : 16384;
-    while (cap < c->wlen + len)
-      cap *= 2;
-    uint8_t *b = crpc__realloc(c->mem, c->wbuf, cap);
-    if (!b)
-      return -1;
-    c->wbuf = b;
-    c->wcap = cap;
-  }
-  memcpy(c->wbuf + c->wlen, p, len);
-  c->wlen += len;
-  return 0;
-}
-
-/* 0: everything stashed is written; 1: the socket is full; -1: error. */
-static int write_stashed(crpc__conn *c) {
-  if (c->woff < c->wlen) {
-    ssize_t n = write_some(c, c->wbuf + c->woff, c->wlen - c->woff);
-    if (n < 0)
-      return -1;
-    c->woff += (size_t)n;
-    if (c->woff < c->wlen)
-      return 1;
-  }
-  crpc__free(c->mem, c->wbuf); /* idle connections hold no write buffer */
-  c->wbuf = NULL;
-  c->woff = c->wlen = c->wcap = 0;
-  return 0;
-}
-
-void crpc__conn_flush(crpc__conn *c) {
-  if (c->dead || c->handshaking || !c->session)
-    return;
-  size_t cap;
-  uint8_t *buf = crpc__loop_wbuf(c->loop, &cap);
-  const uint8_t *carry = NULL;
-  size_t carry_len = 0;
-  for (;;) {
-    int w = write_stashed(c);
-    if (w < 0)
-      goto write_failed;
-    if (w > 0) {
-      crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-      stall_arm(c);
-      return;
-    }
-    /* Gather nghttp2's output in the loop's buffer for one write. */
-    size_t len = 0;
-    if (carry) {
-      if (carry_len > cap) { /* larger than the buffer: send it alone */
-        ssize_t n = write_some(c, carry, carry_len);
-        if (n < 0)
-          goto write_failed;
-        if ((size_t)n < carry_len &&
-            stash(c, carry + n, carry_len - (size_t)n) != 0)
-          goto oom;
-        carry = NULL;
-        continue;
-      }
-      memcpy(buf, carry, carry_len);
-      len = carry_len;
-      carry = NULL;
-    }
-    for (;;) {
-      const uint8_t *data;
-      ssize_t n = nghttp2_session_mem_send(c->session, &data);
-      if (n < 0) {
-        crpc__conn_close(c, CRPC_INTERNAL, nghttp2_strerror((int)n));
-        return;
-      }
-      if (n == 0)
-        break;
-      if (len + (size_t)n > cap) {
-        carry = data; /* valid until the next mem_send */
-        carry_len = (size_t)n;
-        break;
-      }
-      memcpy(buf + len, data, (size_t)n);
-      len += (size_t)n;
-    }
-    if (len == 0)
-      break;
-    ssize_t n = write_some(c, buf, len);
-    if (n < 0)
-      goto write_failed;
-    if ((size_t)n < len) {
-      if (stash(c, buf + n, len - (size_t)n) != 0 ||
-          (carry && stash(c, carry, carry_len) != 0))
-        goto oom;
-      carry = NULL;
-    }
-  }
-  if (c->io.watching & EPOLLOUT)
-    crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);
-  stall_arm(c);
-  if (!nghttp2_session_want_read(c->session) &&
-      !nghttp2_session_want_write(c->session))
-    crpc__conn_close(c, CRPC_UNAVAILABLE, "connection closed");
-  return;
-write_failed: {
-  char why[200];
-  int err = errno;
-  if (c->tp) {
-    /* the peer may have said why before it closed (a TLS alert, e.g. our
-     * client certificate was refused): read it */
-    uint8_t b[512];
-    c->tp->ops->read(c->tp, c->io.fd, b, sizeof b);
-    snprintf(why, sizeof why, "%s", c->tp->ops->error(c->tp));
-  } else {
-    snprintf(why, sizeof why, "connection write failed: %s", strerror(err));
-  }
-  crpc__conn_close(c, CRPC_UNAVAILABLE, why);
-  return;
-}
-oom:
-  crpc__conn_close(c, CRPC_RESOURCE_EXHAUSTED, "out of memory");
-}
-
-void crpc__conn_schedule_flush(crpc__conn *c) {
-  if (c->flush_queued || c->dead || c->in_io)
-    return;
-  c->flush_queued = true;
-  crpc__loop_post_task(c->loop, &c->flush_task);
 }
 
 /* ---- input ---- */
@@ -777,68 +612,9 @@ int crpc__conn_make_callbacks(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+  nghttp2_session_callbacks_set_send_data_callback(cb, crpc__conn_send_data);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(
+      cb, crpc__conn_data_length);
   *out = cb;
   return 0;
-}
-
-/* ---- outgoing DATA ---- */
-
-ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
-                             uint8_t *buf, size_t length,
-                             uint32_t *data_flags, nghttp2_data_source *source,
-                             void *user_data) {
-  crpc_call *c = source->ptr;
-  size_t n = 0;
-  bool eof = false, wake = false;
-  CRPC__UNUSED(session);
-  CRPC__UNUSED(stream_id);
-  CRPC__UNUSED(user_data);
-  pthread_mutex_lock(&c->mu);
-  if (c->done && !c->is_server) { /* cancelled: RST_STREAM is on its way */
-    pthread_mutex_unlock(&c->mu);
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  while (n < length && c->sendq.head) {
-    crpc__msgbuf *m = c->sendq.head;
-    size_t k = m->len - m->off;
-    if (k > length - n)
-      k = length - n;
-    memcpy(buf + n, m->data + m->off, k);
-    m->off += k;
-    n += k;
-    if (m->off == m->len) {
-      c->mx_tx += m->len - 5; /* A66: message bytes, no prefix */
-      crpc__retry_sent(c, crpc__call_sendq_pop(c)); /* kept to replay */
-      wake = true;
-      if (c->write_pending && !c->write_done && !c->sendq.head)
-        crpc__call_write_left(c); /* crpc_call_write_async's message */
-    }
-  }
-  if (n && c->conn && c->conn->stall_ms > 0)
-    c->conn->last_progress_ms = crpc__now_ms(); /* for the stall timer */
-  if (!c->sendq.head && c->send_closed && !c->eos_sent) {
-    eof = true;
-    c->eos_sent = true;
-  }
-  if (wake && c->writers_waiting)
-    crpc__call_notify(c);
-  if (wake && c->inline_stream && (c->uncredited || c->recvq.head))
-    crpc__call_kick_locked(c); /* output drained: take requests again */
-  pthread_mutex_unlock(&c->mu);
-  if (eof) {
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (c->conn->hooks.streams->trailers) {
-      /* trailers carry the status */
-      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      nghttp2_nv nva[64];
-      size_t nnv = c->conn->hooks.streams->trailers(c, nva, 64);
-      if (nghttp2_submit_trailer(c->conn->session, c->stream_id, nva, nnv) !=
-          0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    return (ssize_t)n;
-  }
-  if (n == 0)
-    return NGHTTP2_ERR_DEFERRED;
-  return (ssize_t)n;
 }

@@ -45,6 +45,14 @@ typedef struct crpc__stream_events {
   size_t (*trailers)(crpc_call *call, nghttp2_nv *nva, size_t max);
 } crpc__stream_events;
 
+/* The loop's write buffer while crpc__conn_flush() fills it
+ * (conn_write.c): nghttp2's frames and our DATA, written in one go. */
+typedef struct crpc__gather {
+  uint8_t *buf;
+  size_t cap, len;
+  bool full; /* a DATA frame did not fit: write, then go on */
+} crpc__gather;
+
 typedef struct crpc__conn_hooks {
   const crpc__stream_events *streams;
   /* Called once when the connection is gone (after every attached call was
@@ -74,6 +82,8 @@ struct crpc__conn {
   bool goaway_received;
   uint8_t *wbuf;
   size_t wlen, woff, wcap;
+  crpc__gather *gather; /* set only inside crpc__conn_flush() */
+  int write_errno;      /* why a write inside nghttp2's callback failed */
   crpc_call *calls; /* attached calls (intrusive list) */
   size_t ncalls;
   crpc__task flush_task;
@@ -175,12 +185,29 @@ void crpc__conn_drain(crpc__conn *c, const char *why);
 /* A PING ACK arrived: the drain's PING, maybe (its opaque data). */
 void crpc__conn_ping_ack(crpc__conn *c, const uint8_t *opaque);
 
-/* nghttp2 data source reading from a call's send queue. */
+/* ---- output (conn_write.c) [loop] ---- */
+/* nghttp2 data source over a call's send queue: says how many bytes the
+ * next DATA frame carries (NGHTTP2_DATA_FLAG_NO_COPY); the bytes stay
+ * queued until crpc__conn_send_data() writes them. */
 ssize_t crpc__call_data_read(nghttp2_session *session, int32_t stream_id,
                                    uint8_t *buf, size_t length,
                                    uint32_t *data_flags,
                                    nghttp2_data_source *source,
                                    void *user_data);
+/* nghttp2's send_data callback: appends the DATA frame (header and the
+ * payload, from the call's send queue) to the flush's gather buffer, or
+ * NGHTTP2_ERR_WOULDBLOCK when it does not fit (written first). */
+int crpc__conn_send_data(nghttp2_session *session, nghttp2_frame *frame,
+                         const uint8_t *framehd, size_t length,
+                         nghttp2_data_source *source, void *user_data);
+
+/* nghttp2's data_source_read_length callback: how large the next DATA
+ * frame may be (larger than 16 KiB only on clear text, when the peer's
+ * SETTINGS_MAX_FRAME_SIZE allows and that much is queued). */
+ssize_t crpc__conn_data_length(nghttp2_session *session, uint8_t frame_type,
+                               int32_t stream_id, int32_t session_window,
+                               int32_t stream_window, uint32_t peer_max,
+                               void *user_data);
 
 #define CRPC__NV(n, v)                                                         \
   {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                   \

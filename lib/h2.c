@@ -64,11 +64,13 @@ int crpc__h2_session_new(crpc__conn *c, uint32_t max_streams,
            : nghttp2_session_client_new3(&c->session, cbs, c, opt, &mem);
   if (rv != 0)
     return CRPC_ENOMEM;
-  nghttp2_settings_entry iv[4];
+  nghttp2_settings_entry iv[5];
   size_t n = 0;
   iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
                                      CRPC__STREAM_WINDOW};
   iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
+  iv[n++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE,
+                                     CRPC__MAX_FRAME};
   if (c->is_server) {
     iv[n++] = (nghttp2_settings_entry){
         NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams};

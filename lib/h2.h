@@ -12,6 +12,9 @@
  * the connection window (what a whole connection may leave buffered). */
 #define CRPC__STREAM_WINDOW (1 << 20)
 #define CRPC__CONN_WINDOW (8 << 20)
+/* The largest DATA frame we accept, and send where the peer accepts it:
+ * a 1 MiB message in 4 frames instead of 64. */
+#define CRPC__MAX_FRAME (256 * 1024)
 
 /* Creates the session for |c| and queues our SETTINGS. Returns 0 or a
  * CRPC_E* code. */
