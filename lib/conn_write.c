@@ -43,11 +43,13 @@ static void stall_arm(crpc__conn *c) {
 /* Writes up to |len| bytes; returns the count written (maybe 0 when the
  * socket is full) or -1 on a fatal error. */
 static ssize_t write_some(crpc__conn *c, const uint8_t *p, size_t len) {
-  size_t done = 0;
+  size_t done = 0, scap = 0;
+  uint8_t *scratch = c->tp ? crpc__loop_sbuf(c->loop, &scap) : NULL;
   while (done < len) {
     ssize_t n;
     if (c->tp)
-      n = c->tp->ops->write(c->tp, c->io.fd, p + done, len - done);
+      n = c->tp->ops->write(c->tp, c->io.fd, p + done, len - done, scratch,
+                            scap);
     else {
       /* send(): a peer that resets must not raise SIGPIPE */
       n = send(c->io.fd, p + done, len - done, MSG_NOSIGNAL);
@@ -82,8 +84,21 @@ static int stash(crpc__conn *c, const uint8_t *p, size_t len) {
   return 0;
 }
 
+/* What the transport kept from earlier writes (TLS records the socket
+ * did not take): 0 when none is left, 1 while the socket is full, -1 on an
+ * error. */
+static int write_transport(crpc__conn *c) {
+  if (!c->tp)
+    return 0;
+  int r = c->tp->ops->flush(c->tp, c->io.fd);
+  return r == 0 ? 0 : r == CRPC__TP_WANT_WRITE ? 1 : -1;
+}
+
 /* 0: everything stashed is written; 1: the socket is full; -1: error. */
 static int write_stashed(crpc__conn *c) {
+  int t = write_transport(c);
+  if (t != 0)
+    return t;
   if (c->woff < c->wlen) {
     ssize_t n = write_some(c, c->wbuf + c->woff, c->wlen - c->woff);
     if (n < 0)
@@ -190,6 +205,14 @@ void crpc__conn_flush(crpc__conn *c) {
         goto oom;
       carry = NULL;
     }
+  }
+  int t = write_transport(c); /* TLS may hold the last records */
+  if (t < 0)
+    goto write_failed;
+  if (t > 0) {
+    crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    stall_arm(c);
+    return;
   }
   if (c->io.watching & EPOLLOUT)
     crpc__io_watch(c->loop, &c->io, EPOLLIN | EPOLLRDHUP);

@@ -725,3 +725,8 @@ uint8_t *crpc__loop_wbuf(crpc__loop *l, size_t *len) {
   *len = RBUF_SIZE;
   return l->wbuf;
 }
+
+uint8_t *crpc__loop_sbuf(crpc__loop *l, size_t *len) {
+  *len = SBUF_SIZE;
+  return l->sbuf;
+}

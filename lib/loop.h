@@ -132,5 +132,8 @@ int crpc__loop_thread_start(crpc__loop *loop, pthread_t *tid);
 uint8_t *crpc__loop_rbuf(crpc__loop *loop, size_t *len);
 /* A shared write buffer, one per loop (a flush gathers output in it). */
 uint8_t *crpc__loop_wbuf(crpc__loop *loop, size_t *len);
+/* A shared scratch buffer, one per loop, for the transport under a
+ * write (TLS gathers its records in it). */
+uint8_t *crpc__loop_sbuf(crpc__loop *loop, size_t *len);
 
 #endif

@@ -11,6 +11,8 @@
 #include "loop.h"
 
 #define RBUF_SIZE (64 * 1024)
+/* TLS records of one full write buffer, with their headers and tags */
+#define SBUF_SIZE (RBUF_SIZE + 4096)
 
 struct crpc__loop {
   const crpc_mem *mem;
@@ -27,6 +29,7 @@ struct crpc__loop {
   crpc__timer *spill; /* armed timers the heap had no room for */
   uint8_t rbuf[RBUF_SIZE];
   uint8_t wbuf[RBUF_SIZE];
+  uint8_t sbuf[SBUF_SIZE];
   /* Shared client loops are run by whichever thread needs them: a caller
    * waiting for its call runs the loop itself (no thread hop), the pool
    * thread runs it when no caller does (see crpc__loop_wait). */

@@ -6,9 +6,8 @@
  * every SSL holds a reference to the SSL_CTX it was made from, so the old
  * context lives on in the connections that use it.
  *
- * Sockets are read and written through a small BIO of our own that sends
- * with MSG_NOSIGNAL: a peer that resets the connection must never raise
- * SIGPIPE in the application.
+ * Sockets are read and written through a BIO of our own (tls_bio.c): no
+ * SIGPIPE, and one send() for the records of one write.
  */
 #include "tls_internal.h"
 
@@ -27,6 +26,7 @@
 
 #include "internal.h"
 #include "peer.h"
+#include "tls_bio.h"
 
 typedef struct tls_ctx {
   const crpc_mem *mem; /* the owner's (channel or server) */
@@ -41,6 +41,7 @@ typedef struct tls_tp {
   crpc__transport base;
   const crpc_mem *mem;
   SSL *ssl;
+  BIO *bio; /* the SSL's, once attached */
   bool server;
   bool fd_set;
   bool closed; /* the peer ended the stream (clean or not) */
@@ -71,63 +72,16 @@ static const char *ssl_reason(void) {
   return r ? r : "unknown error";
 }
 
-/* ---- a socket BIO that never raises SIGPIPE ---- */
-
-static BIO_METHOD *nosig_method;
-static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
-
-static int nosig_write(BIO *b, const char *buf, int len) {
-  int fd = (int)(intptr_t)BIO_get_data(b);
-  BIO_clear_retry_flags(b);
-  ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-    BIO_set_retry_write(b);
-  return (int)n;
-}
-
-static int nosig_read(BIO *b, char *buf, int len) {
-  int fd = (int)(intptr_t)BIO_get_data(b);
-  BIO_clear_retry_flags(b);
-  ssize_t n = recv(fd, buf, (size_t)len, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-    BIO_set_retry_read(b);
-  return (int)n;
-}
-
-static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr) {
-  CRPC__UNUSED(b);
-  CRPC__UNUSED(num);
-  CRPC__UNUSED(ptr);
-  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int nosig_create(BIO *b) {
-  BIO_set_init(b, 1);
-  return 1;
-}
-
-static void make_nosig_method(void) {
-  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                               "crpc socket");
-  if (m && BIO_meth_set_write(m, nosig_write) &&
-      BIO_meth_set_read(m, nosig_read) && BIO_meth_set_ctrl(m, nosig_ctrl) &&
-      BIO_meth_set_create(m, nosig_create))
-    nosig_method = m;
-  else
-    BIO_meth_free(m);
-}
-
 static int attach_fd(tls_tp *tp, int fd) {
   if (tp->fd_set)
     return 0;
-  pthread_once(&nosig_once, make_nosig_method);
-  BIO *b = nosig_method ? BIO_new(nosig_method) : NULL;
+  BIO *b = crpc__tls_bio_new(fd, tp->mem);
   if (!b) {
     snprintf(tp->err, sizeof tp->err, "TLS: out of memory");
     return CRPC__TP_ERROR;
   }
-  BIO_set_data(b, (void *)(intptr_t)fd);
   SSL_set_bio(tp->ssl, b, b);
+  tp->bio = b;
   tp->fd_set = true;
   return 0;
 }
@@ -597,14 +551,22 @@ static ssize_t tp_read(crpc__transport *t, int fd, uint8_t *buf, size_t len) {
 }
 
 static ssize_t tp_write(crpc__transport *t, int fd, const uint8_t *buf,
-                        size_t len) {
+                        size_t len, uint8_t *scratch, size_t scratch_cap) {
   tls_tp *tp = (tls_tp *)t;
   CRPC__UNUSED(fd);
   ERR_clear_error();
   errno = 0;
+  crpc__tls_bio_gather(tp->bio, scratch, scratch_cap);
   int r = SSL_write(tp->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+  int err = errno;
+  if (crpc__tls_bio_end_gather(tp->bio) != 0) {
+    snprintf(tp->err, sizeof tp->err, "TLS write failed: %s",
+             strerror(errno));
+    return CRPC__TP_ERROR;
+  }
   if (r > 0)
     return r;
+  errno = err;
   int e = SSL_get_error(tp->ssl, r);
   if (e == SSL_ERROR_WANT_WRITE)
     return CRPC__TP_WANT_WRITE;
@@ -612,6 +574,22 @@ static ssize_t tp_write(crpc__transport *t, int fd, const uint8_t *buf,
     return CRPC__TP_WANT_READ;
   describe(tp, e, "write");
   return CRPC__TP_ERROR;
+}
+
+static int tp_flush(crpc__transport *t, int fd) {
+  tls_tp *tp = (tls_tp *)t;
+  CRPC__UNUSED(fd);
+  if (!tp->bio)
+    return 0;
+  int r = crpc__tls_bio_flush(tp->bio);
+  if (r > 0)
+    return CRPC__TP_WANT_WRITE;
+  if (r < 0) {
+    snprintf(tp->err, sizeof tp->err, "TLS write failed: %s",
+             strerror(errno));
+    return CRPC__TP_ERROR;
+  }
+  return 0;
 }
 
 static const char *tp_error(crpc__transport *t) {
@@ -630,7 +608,7 @@ static void tp_free(crpc__transport *t) {
 }
 
 static const crpc__transport_ops tls_ops = {
-    tp_read, tp_write, tp_handshake, tp_error, tp_free,
+    tp_read, tp_write, tp_flush, tp_handshake, tp_error, tp_free,
 };
 
 static tls_tp *new_tp(tls_ctx *t, const char **why) {
