@@ -135,6 +135,31 @@ void crpc__server_thread_shutdown(void *arg);
 /* server_call.c */
 /* What the transport reports about a server's streams (conn.h). */
 extern const crpc__stream_events crpc__server_streams;
+/* Ends the call now with |code| and a printf-style message: the handler
+ * (if running) sees a cancelled call, its later writes fail, its return
+ * value is ignored; a no-op once the status went out [loop]. */
+void crpc__server_abort(crpc_call *c, crpc_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* server_dispatch.c: who runs the handler, what the call's stream events
+ * ask of it [loop, except where marked] */
+/* Headers accepted: the handler goes to a worker (or waits behind the
+ * gate), or is marked to run inline at END_STREAM or per message. */
+void crpc__server_dispatch(crpc_call *c);
+/* END_STREAM arrived: an inline unary handler runs now (or waits behind
+ * the gate); an inline streaming one gets what is left, then its end. */
+void crpc__server_dispatch_end_stream(crpc_call *c);
+/* Messages arrived, or the handler's output drained: an inline streaming
+ * handler gets the queued requests. */
+void crpc__server_dispatch_more(crpc_call *c);
+/* The stream is gone: an inline streaming handler's closing invocation
+ * (|cancelled|: it only cleans up). */
+void crpc__server_dispatch_closed(crpc_call *c, bool cancelled);
+/* Takes the call off its connection's queue of held calls, if on it. */
+void crpc__server_unpend(crpc_call *c);
+/* The handler is done (or never will be): the call stops counting
+ * against the gate; |run_held|: held calls may start now. */
+void crpc__server_handler_over(crpc_call *c, bool run_held);
 void crpc__server_conn_drained(crpc__conn *conn); /* [loop] */
 void crpc__server_out_drained(crpc__budget *b);   /* any thread */
 
