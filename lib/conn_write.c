@@ -353,8 +353,10 @@ static int stash_iov(crpc__conn *c, const struct iovec *iov, int n,
 }
 
 /* Clear text: writes the gathered bytes (ending with the frame header),
- * then |length| payload bytes of |c|'s queue by reference, with sendmsg;
- * what the socket does not take is stashed. 0, or -1 with errno. */
+ * then |length| payload bytes of |c|'s queue by reference, with sendmsg
+ * in batches of up to 64 pieces (a frame may span hundreds of small
+ * messages); what the socket does not take is stashed, and so is every
+ * later batch. 0, or -1 with errno. */
 static int write_frame_direct(crpc__conn *conn, crpc_call *c,
                               crpc__gather *g, size_t length) {
   struct iovec iov[64];
@@ -363,7 +365,7 @@ static int write_frame_direct(crpc__conn *conn, crpc_call *c,
   const crpc__msgbuf *m = c->sendq.head;
   size_t off = m->off, left = length;
   iov[niov++] = (struct iovec){g->buf, g->len};
-  while (niov) {
+  do {
     size_t total = 0;
     while (left && niov < (int)(sizeof iov / sizeof iov[0])) {
       size_t k = m->len - off < left ? m->len - off : left;
@@ -396,7 +398,7 @@ static int write_frame_direct(crpc__conn *conn, crpc_call *c,
       }
     }
     niov = 0;
-  }
+  } while (left); /* the frame header promised all |length| bytes */
   g->len = 0;
   return 0;
 }

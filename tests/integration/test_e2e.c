@@ -571,6 +571,24 @@ static void test_inline_streams(void **state) {
   assert_int_equal(crpc_call_finish(c, NULL), CRPC_OK);
   crpc_call_free(c);
 
+  /* 2000 small messages queued before the first flush: one DATA frame
+   * carries hundreds of them (more than one sendmsg's iovec batch), and
+   * each must arrive whole and in order */
+  req.count = 2000;
+  req.reply_size = 20;
+  assert_int_equal(crpc_call_start(&c, channel, &m_sstream_inline, NULL), 0);
+  assert_true(crpc_call_write(c, &req.base));
+  assert_true(crpc_call_writes_done(c));
+  n = 0;
+  while (crpc_call_read(c, &m)) {
+    assert_int_equal(((Rep *)m)->index, n++);
+    assert_int_equal(((Rep *)m)->payload.len, 20);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  assert_int_equal(n, 2000);
+  assert_int_equal(crpc_call_finish(c, NULL), CRPC_OK);
+  crpc_call_free(c);
+
   /* a cancelled inline bidi call gets its closing invocation */
   int before;
   pthread_mutex_lock(&obs_mu);
