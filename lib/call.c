@@ -222,16 +222,29 @@ bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out) {
   while (!c->recvq.head && !c->recv_closed && !c->done && !c->cancelled)
     crpc__call_wait(c);
   crpc__msgbuf *m = crpc__msgq_pop(&c->recvq);
+  bool credit_here = false;
   if (m) {
     c->to_consume += m->len + 5;
     /* credit the window back in batches, and at once when we have drained
      * what the peer sent (it may be waiting for window to send more); a
      * reactor that already credited everything needs no wake-up */
     if (c->uncredited &&
-        (c->to_consume >= CRPC__CONSUME_BATCH || !c->recvq.head))
-      crpc__call_kick_locked(c);
+        (c->to_consume >= CRPC__CONSUME_BATCH || !c->recvq.head)) {
+      /* After a small message the credit leaves from this thread, as a
+       * write does, if nobody runs the loop: posting it wakes the pool
+       * thread, and our next wait takes the loop back, a dozen thread
+       * switches a message on a blocking stream. After a large one it is
+       * posted: the pool thread keeps the socket drained while we unpack
+       * (1 MiB downloads were 13 % slower without). */
+      if (c->is_server || m->len >= CRPC__CREDIT_POSTED_MIN)
+        crpc__call_kick_locked(c);
+      else
+        credit_here = true;
+    }
   }
   pthread_mutex_unlock(&c->mu);
+  if (credit_here)
+    crpc__call_kick(c);
   *out = m;
   return m != NULL;
 }

@@ -26,6 +26,10 @@ typedef struct crpc_channel crpc_channel;
 
 /* Bytes read by the user before window credit goes back to the peer. */
 #define CRPC__CONSUME_BATCH (32 * 1024)
+/* After a message this large a blocking reader's window credit is sent
+ * by the loop's own thread, which keeps reading while the caller unpacks
+ * (call.c, crpc__call_next_message). */
+#define CRPC__CREDIT_POSTED_MIN (256 * 1024)
 /* Bytes of queued outgoing messages before writers wait. */
 #define CRPC__SENDQ_LIMIT (256 * 1024)
 
