@@ -1,9 +1,11 @@
 /*
  * client_internal.h: a channel's state, shared by channel.c (the shared
  * client reactors, resolving, connecting, back-off, submitting calls onto
- * a connection, the channel's life) and client_call.c (a client call:
- * starting it, the kick, the stream events, finishing, the blocking and
- * async unary API). Never installed.
+ * a connection, the channel's life), client_call.c (a client call on the
+ * wire: the kick, the deadline, the stream events, finishing),
+ * client_api.c (starting calls, the blocking and async unary API, the
+ * streaming side's finish and free) and client_cb.c (the callback API).
+ * Never installed.
  */
 #ifndef CRPC_CLIENT_INTERNAL_H
 #define CRPC_CLIENT_INTERNAL_H
@@ -161,6 +163,9 @@ void crpc__channel_submit(crpc_channel *ch, crpc_call *c);
 /* client_call.c [loop]: ends the call with the status already in it (or
  * |code| / |msg| when that is still OK). */
 void crpc__client_finish(crpc_call *c, crpc_code code, const char *msg);
+/* client_call.c [loop]: a client call's kick task (crpc__call_new's
+ * |kick|): hands the loop what user threads asked of the call. */
+void crpc__client_kick(void *arg);
 /* What the transport reports about a client's streams (conn.h). */
 extern const crpc__stream_events crpc__client_streams;
 

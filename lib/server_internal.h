@@ -1,9 +1,10 @@
 /*
  * server_internal.h: the server's state, shared by server.c (registration,
  * listeners, start and shutdown), server_accept.c (connections: accept,
- * the max_connections park, eviction, draining) and server_call.c (a
- * call: dispatch, handlers, responses, the output-budget gate, stream
- * events). Never installed.
+ * the max_connections park, eviction, draining), server_call.c (a call
+ * on the wire: stream events, responses, the kick, cancellation, the
+ * deadline) and server_dispatch.c (who runs the handler: workers, inline
+ * handlers, deferred answers, the output-budget gate). Never installed.
  */
 #ifndef CRPC_SERVER_INTERNAL_H
 #define CRPC_SERVER_INTERNAL_H
