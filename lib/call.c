@@ -235,8 +235,11 @@ bool crpc__call_next_message(crpc_call *c, crpc__msgbuf **out) {
        * thread, and our next wait takes the loop back, a dozen thread
        * switches a message on a blocking stream. After a large one it is
        * posted: the pool thread keeps the socket drained while we unpack
-       * (1 MiB downloads were 13 % slower without). */
-      if (c->is_server || m->len >= CRPC__CREDIT_POSTED_MIN)
+       * (1 MiB downloads were 13 % slower without). On the pool thread
+       * itself (an async completion reading its response) it is posted
+       * too: a round run from inside the completion would be one more. */
+      if (c->is_server || m->len >= CRPC__CREDIT_POSTED_MIN ||
+          crpc__loop_on_own_thread(c->loop))
         crpc__call_kick_locked(c);
       else
         credit_here = true;
