@@ -758,23 +758,25 @@ class Bench:
         self.footprint = fp
 
     # -- results
+    def values(self, key, field):
+        """|field| of every repeat, or None when a repeat failed or lacks
+        it."""
+        runs = self.results.get(key)
+        if not runs or any(r is None or field not in r for r in runs):
+            return None
+        return [r[field] for r in runs]
+
     def median(self, key, metric):
         runs = self.results.get(key)
-        if not runs:
-            return None
-        if any(r is None for r in runs):
+        if runs and any(r is None for r in runs):
             return "FAILED"
-        if any(metric not in r for r in runs):
-            return None
-        return statistics.median(r[metric] for r in runs)
+        vals = self.values(key, metric)
+        return statistics.median(vals) if vals else None
 
     def spread(self, key, metric):
         """(lowest, highest) over the repeats, or None."""
-        runs = self.results.get(key)
-        if not runs or any(r is None or metric not in r for r in runs):
-            return None
-        vals = [r[metric] for r in runs]
-        return (min(vals), max(vals))
+        vals = self.values(key, metric)
+        return (min(vals), max(vals)) if vals else None
 
     def comparisons(self, sc_name, pairs, metric):
         """Rows (comparison, crpc side, crpc figure, (C++ server, C++
@@ -815,10 +817,8 @@ class Bench:
 
     def cpu(self, key, field):
         """Median CPUs the client or server kept busy (None: unknown)."""
-        runs = self.results.get(key)
-        if not runs or any(r is None or field not in r for r in runs):
-            return None
-        return statistics.median(r[field] for r in runs)
+        vals = self.values(key, field)
+        return statistics.median(vals) if vals else None
 
 
 def go_key(sc_name, pairs, load):

@@ -213,7 +213,7 @@ static void pend(crpc_call *c) {
   conn->pend_tail = c;
 }
 
-static void unpend(crpc_call *c) {
+void crpc__server_unpend(crpc_call *c) {
   crpc__conn *conn = c->conn;
   if (!c->pending || !conn)
     return;
@@ -236,7 +236,7 @@ static void run_pending(crpc__conn *conn) {
     crpc_call *c = conn->pend_head;
     if (!c->send_closed && gate_closed(conn, c))
       return;
-    unpend(c);
+    crpc__server_unpend(c);
     if (c->send_closed || c->done)
       continue; /* ended while it waited (deadline, reset) */
     crpc__call_ref(c);
@@ -465,7 +465,6 @@ static void dispatch(crpc_call *c) {
   }
 }
 
-
 static void inline_pump(crpc_call *c) {
   crpc__server_on_data(c);
   pthread_mutex_lock(&c->mu);
@@ -513,8 +512,6 @@ void crpc__server_dispatch_closed(crpc_call *c, bool cancelled) {
   if (c->inline_stream)
     inline_stream_close(c, cancelled); /* the handler frees its state */
 }
-
-void crpc__server_unpend(crpc_call *c) { unpend(c); }
 
 void crpc__server_handler_over(crpc_call *c, bool run_held) {
   if (!c->unary_counted || !c->conn)
