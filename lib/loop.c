@@ -72,6 +72,8 @@ int crpc__loop_new(crpc__loop **out, const crpc_mem *mem) {
   pthread_cond_init(&l->drive_cv, NULL);
   pthread_cond_init(&l->pool_cv, NULL);
   l->grace_ms = CALLER_GRACE_MS;
+  crpc__spin_init(&l->spin);
+  l->may_spin = true; /* but see crpc__loop_set_shared */
   l->released_due_ms = INT64_MAX;
   *out = l;
   return 0;
@@ -424,7 +426,12 @@ void crpc__loop_run_once(crpc__loop *l, int timeout_ms) {
   current_loop = l;
   if (has_tasks(l))
     timeout_ms = 0;
-  int n = epoll_wait(l->epfd, evs, 64, next_timeout(l, timeout_ms));
+  /* A wait crpc makes may first poll briefly (loop_spin.c); with
+   * |timeout_ms| 0 (the program's own poll said the loop is ready) it
+   * never does. */
+  int tmo = next_timeout(l, timeout_ms);
+  int n = l->may_spin ? crpc__spin_wait(&l->spin, l->epfd, evs, 64, tmo)
+                      : epoll_wait(l->epfd, evs, 64, tmo);
   for (int i = 0; i < n; i++) {
     crpc__io *io = evs[i].data.ptr;
     io->cb(io, evs[i].events);
@@ -472,7 +479,10 @@ bool crpc__loop_on_thread(const crpc__loop *l) { return current_loop == l; }
 
 /* ---- shared client loops: run by callers, or by the pool thread ---- */
 
-void crpc__loop_set_shared(crpc__loop *l) { l->shared = true; }
+void crpc__loop_set_shared(crpc__loop *l) {
+  l->shared = true;
+  l->may_spin = false; /* set by whoever takes the loop */
+}
 
 static bool stopping(crpc__loop *l) {
   pthread_mutex_lock(&l->mu);
@@ -534,8 +544,10 @@ bool crpc__loop_try_enter(crpc__loop *l) {
     return false;
   pthread_mutex_lock(&l->drive_mu);
   bool ok = l->driver == DRIVER_NONE;
-  if (ok)
+  if (ok) {
     l->driver = DRIVER_CALLER;
+    l->may_spin = true;
+  }
   pthread_mutex_unlock(&l->drive_mu);
   if (ok)
     current_loop = l; /* posts from here need no wake-up */
@@ -554,6 +566,7 @@ void crpc__loop_wait(crpc__loop *l, unsigned rounds_seen,
   pthread_mutex_lock(&l->drive_mu);
   if (l->driver == DRIVER_NONE) {
     l->driver = DRIVER_CALLER;
+    l->may_spin = true; /* a caller waits for its own call: poll for it */
     pthread_mutex_unlock(&l->drive_mu);
     /* what we wait for may have happened before we took the loop: then
      * running it could block on an idle socket */
@@ -677,6 +690,10 @@ static void run_shared(crpc__loop *l) {
       }
     }
     l->driver = DRIVER_POOL;
+    /* The pool thread polls only for async calls that nobody else waits
+     * for: with a caller waiting, the caller should get the loop (and
+     * the CPU) as soon as it can. */
+    l->may_spin = l->background > 0 && l->followers == 0;
     l->urgent = false;
     l->grace_ms = CALLER_GRACE_MS;
     pthread_mutex_unlock(&l->drive_mu);

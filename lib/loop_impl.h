@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "loop.h"
+#include "loop_spin.h"
 
 #define RBUF_SIZE (64 * 1024)
 /* TLS records of one full write buffer, with their headers and tags */
@@ -30,6 +31,9 @@ struct crpc__loop {
   uint8_t rbuf[RBUF_SIZE];
   uint8_t wbuf[RBUF_SIZE];
   uint8_t sbuf[SBUF_SIZE];
+  crpc__spin spin; /* the poll before a crpc thread sleeps (loop_spin.c) */
+  bool may_spin;   /* whether the thread now driving it may poll: set by
+                      whoever takes the loop (drive_mu), read by it */
   /* Shared client loops are run by whichever thread needs them: a caller
    * waiting for its call runs the loop itself (no thread hop), the pool
    * thread runs it when no caller does (see crpc__loop_wait). */

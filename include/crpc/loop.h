@@ -104,8 +104,10 @@ CRPC_API int64_t crpc_loop_timeout_ms(crpc_loop *loop);
 /**
  * One-descriptor mode: processes what is ready (descriptors, timers, work
  * handed in from other threads), waiting at most |timeout_ms| for
- * something to happen (0: never blocks; -1: until something does).
- * Returns 0; CRPC_ESTATE (socket-callback mode, called from inside one of
+ * something to happen (0: never blocks; -1: until something does). A
+ * wait may begin with a short poll of the loop's descriptors, as crpc's
+ * own threads do (docs/performance.md, "Busy polling"); with 0 it never
+ * does. Returns 0; CRPC_ESTATE (socket-callback mode, called from inside one of
  * crpc's callbacks, or from a thread other than the loop's); CRPC_EINVAL
  * (|loop| NULL). The loop's thread.
  */

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "../../lib/loop.c"
+#include "../../lib/loop_spin.c"
 #include "../../lib/mem.c"
 #include "failmalloc.h"
 
