@@ -54,14 +54,21 @@ def fail(msg):
 
 
 def cleanup():
+    # SIGTERM first: nginx's master stops its workers on SIGTERM, while a
+    # SIGKILLed master leaves them running, holding the proxy's port and
+    # its upstream connections, after a failed run.
     for p in procs:
         if p.poll() is None:
-            p.kill()
+            p.terminate()
     for p in procs:
         try:
-            p.wait(timeout=10)
+            p.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            pass
+            p.kill()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def free_port():
