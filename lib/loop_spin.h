@@ -5,16 +5,19 @@
 #ifndef CRPC_LOOP_SPIN_H
 #define CRPC_LOOP_SPIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 
 /* One per loop; touched only by the thread driving the loop. */
 typedef struct crpc__spin {
-  int64_t window_ns; /* how long the next wait polls first; 0: it sleeps */
-  int64_t max_ns;    /* the cap (CRPC_BUSY_POLL_US); 0: never polls */
-  unsigned skip;     /* short sleeps to let pass before polling again */
-  unsigned backoff;  /* |skip| after the next failed poll */
-  int64_t (*now_ns)(void); /* CLOCK_MONOTONIC; a test's own clock */
+  bool polling;              /* the next wait polls first, for up to |max_ns| */
+  int64_t max_ns;            /* the cap (CRPC_BUSY_POLL_US); 0: never polls */
+  unsigned skip;             /* short sleeps to let pass before polling again */
+  unsigned backoff;          /* |skip| after the next failed poll */
+  long preempted;            /* |preemptions| when last read */
+  int64_t (*now_ns)(void);   /* CLOCK_MONOTONIC; a test's own clock */
+  long (*preemptions)(void); /* this thread's involuntary switches */
 } crpc__spin;
 
 /* Sets |s| up from CRPC_BUSY_POLL_US (unset: the default cap). */

@@ -19,6 +19,10 @@
 static int64_t fake_now, fake_step;
 static int clock_reads;
 
+static long fake_preemptions;
+
+static long fake_preempted(void) { return fake_preemptions; }
+
 static int64_t fake_clock(void) {
   clock_reads++;
   fake_now += fake_step;
@@ -45,6 +49,8 @@ static void rig_up(rig *r, const char *env) {
     unsetenv("CRPC_BUSY_POLL_US");
   crpc__spin_init(&r->s);
   r->s.now_ns = fake_clock;
+  r->s.preemptions = fake_preempted;
+  fake_preemptions = 0;
   fake_now = 0;
   fake_step = 1000; /* 1 us a reading: a pass on a CPU of its own */
   clock_reads = 0;
@@ -81,10 +87,10 @@ static void test_short_sleep_starts_polling(void **state) {
   (void)state;
   rig_up(&r, NULL);
   assert_int_equal(r.s.max_ns, SPIN_DEFAULT_MAX_US * 1000);
-  assert_int_equal(r.s.window_ns, 0);
+  assert_false(r.s.polling);
   readable(&r, true);
   assert_int_equal(wait_once(&r, -1), 1);
-  assert_int_equal(r.s.window_ns, r.s.max_ns);
+  assert_true(r.s.polling);
   rig_down(&r);
 }
 
@@ -97,7 +103,7 @@ static void test_long_sleep_does_not_poll(void **state) {
   fake_step = 1000000; /* each reading 1 ms later */
   readable(&r, true);
   assert_int_equal(wait_once(&r, -1), 1);
-  assert_int_equal(r.s.window_ns, 0);
+  assert_false(r.s.polling);
   rig_down(&r);
 }
 
@@ -106,11 +112,34 @@ static void test_caught_keeps_polling(void **state) {
   rig r;
   (void)state;
   rig_up(&r, NULL);
-  r.s.window_ns = r.s.max_ns;
+  r.s.polling = true;
   r.s.backoff = 8;
   readable(&r, true);
   assert_int_equal(wait_once(&r, -1), 1);
-  assert_int_equal(r.s.window_ns, r.s.max_ns);
+  assert_true(r.s.polling);
+  assert_int_equal(r.s.backoff, 1);
+  rig_down(&r);
+}
+
+/* A catch after the thread was preempted (other threads want this CPU)
+ * counts as a failure: the poll stops and backs off. */
+static void test_preempted_catch_is_a_failure(void **state) {
+  rig r;
+  (void)state;
+  rig_up(&r, NULL);
+  r.s.polling = true;
+  readable(&r, true);
+  fake_preemptions = 3;
+  assert_int_equal(wait_once(&r, -1), 1);
+  assert_false(r.s.polling);
+  assert_int_equal(r.s.skip, 1);
+  assert_int_equal(r.s.backoff, 2);
+  /* ...and once the preemptions stop, polling comes back */
+  assert_int_equal(wait_once(&r, -1), 1); /* skipped */
+  assert_int_equal(wait_once(&r, -1), 1); /* short: poll next time */
+  assert_true(r.s.polling);
+  assert_int_equal(wait_once(&r, -1), 1); /* caught, not preempted */
+  assert_true(r.s.polling);
   assert_int_equal(r.s.backoff, 1);
   rig_down(&r);
 }
@@ -123,20 +152,20 @@ static void test_failed_poll_backs_off(void **state) {
   (void)state;
   rig_up(&r, NULL);
   for (unsigned want = 1; want <= 2 * SPIN_BACKOFF_MAX; want *= 2) {
-    r.s.window_ns = r.s.max_ns;
+    r.s.polling = true;
     readable(&r, false);
     assert_int_equal(wait_once(&r, 1), 0); /* the poll, then 1 ms asleep */
-    assert_int_equal(r.s.window_ns, 0);
+    assert_false(r.s.polling);
     unsigned skip = want > SPIN_BACKOFF_MAX ? SPIN_BACKOFF_MAX : want;
     assert_int_equal(r.s.skip, skip);
     readable(&r, true);
     for (unsigned i = 0; i < skip; i++) {
       assert_int_equal(wait_once(&r, -1), 1);
-      assert_int_equal(r.s.window_ns, 0);
+      assert_false(r.s.polling);
     }
     assert_int_equal(r.s.skip, 0);
     assert_int_equal(wait_once(&r, -1), 1); /* the next short one: retry */
-    assert_int_equal(r.s.window_ns, r.s.max_ns);
+    assert_true(r.s.polling);
   }
   rig_down(&r);
 }
@@ -146,7 +175,7 @@ static void test_poll_lasts_the_window(void **state) {
   rig r;
   (void)state;
   rig_up(&r, NULL);
-  r.s.window_ns = r.s.max_ns;
+  r.s.polling = true;
   readable(&r, false);
   assert_int_equal(wait_once(&r, 1), 0);
   /* start, one reading a pass until the window is over, one before the
@@ -161,12 +190,12 @@ static void test_shared_cpu_ends_the_poll(void **state) {
   rig r;
   (void)state;
   rig_up(&r, "10000");
-  r.s.window_ns = r.s.max_ns; /* 10 ms of polling, were the CPU ours */
+  r.s.polling = true; /* 10 ms of polling, were the CPU ours */
   fake_step = SPIN_PASS_MAX_NS + 1000;
   readable(&r, false);
   assert_int_equal(wait_once(&r, 1), 0);
   assert_true(clock_reads <= 4);
-  assert_int_equal(r.s.window_ns, 0); /* and counts as a failure */
+  assert_false(r.s.polling); /* and counts as a failure */
   assert_int_equal(r.s.skip, 1);
   rig_down(&r);
 }
@@ -176,11 +205,11 @@ static void test_zero_timeout_never_polls(void **state) {
   rig r;
   (void)state;
   rig_up(&r, NULL);
-  r.s.window_ns = r.s.max_ns;
+  r.s.polling = true;
   readable(&r, false);
   assert_int_equal(wait_once(&r, 0), 0);
   assert_int_equal(clock_reads, 0);
-  assert_int_equal(r.s.window_ns, r.s.max_ns);
+  assert_true(r.s.polling);
   rig_down(&r);
 }
 
@@ -211,7 +240,7 @@ static void test_env_sets_the_cap(void **state) {
   rig_up(&r, "0");
   readable(&r, true);
   assert_int_equal(wait_once(&r, -1), 1);
-  assert_int_equal(r.s.window_ns, 0);
+  assert_false(r.s.polling);
   assert_int_equal(clock_reads, 0);
   rig_down(&r);
 }
@@ -221,6 +250,7 @@ int main(void) {
       cmocka_unit_test(test_short_sleep_starts_polling),
       cmocka_unit_test(test_long_sleep_does_not_poll),
       cmocka_unit_test(test_caught_keeps_polling),
+      cmocka_unit_test(test_preempted_catch_is_a_failure),
       cmocka_unit_test(test_failed_poll_backs_off),
       cmocka_unit_test(test_poll_lasts_the_window),
       cmocka_unit_test(test_shared_cpu_ends_the_poll),
